@@ -1,0 +1,17 @@
+# The two commands of the README. Both do their own set-up (scripts/setup is idempotent).
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test lint
+setup:
+	@scripts/setup
+
+demo: setup
+	$(PY) -m tools.demo
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .

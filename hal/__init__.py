@@ -1,0 +1,1 @@
+"""Hardware abstraction layer. Imports nothing from nvrd (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Developer tools: virtual cameras, the demo, benchmarks."""
