@@ -1,0 +1,5 @@
+import sys
+
+from nvrd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,255 @@
+"""The application: builds the services from the configuration, starts them in
+dependency order, stops them in reverse, reloads on SIGHUP, and tells systemd.
+
+Order (each needs only what comes before it): audit log → ingest → web. Later issues
+insert storage, recorder, events and hardware between them.
+
+Failure rules, so that a technician can always tell what is wrong:
+- A configuration file that does not validate never stops the daemon: it runs on the
+  last good configuration (or the factory one) and says why, in the log, the audit log,
+  the health endpoint and systemd's STATUS line.
+- A service that cannot start stops the daemon with a non-zero exit; systemd restarts
+  it (``Restart=always``), within its start-rate limits.
+- The watchdog is pinged only while every service is healthy and the loop responsive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+import nvrd
+from hal.board import BoardProfile, BoardProfileError, find_board_profile, load_board_profile
+from nvrd.config import ConfigError, ConfigStore, LoadedConfig, NvrConfig
+from nvrd.paths import DataDir
+from nvrd.record.ingest_service import IngestService
+from nvrd.service import Service
+from nvrd.system.auditlog import AuditLog
+from nvrd.system.logs import set_level
+from nvrd.system.sdnotify import SdNotifier
+from nvrd.system.status import DaemonStatus
+from nvrd.system.watchdog import HealthWatchdog, LoopLagProbe
+from nvrd.web.server import WebService
+
+logger = logging.getLogger(__name__)
+
+# How long one service may take to stop before the next one is stopped anyway
+# (seconds). systemd's TimeoutStopSec must be larger than the sum.
+SERVICE_STOP_TIMEOUT_SECONDS = 20.0
+# How often systemd's STATUS= line is refreshed when something changed (seconds).
+STATUS_INTERVAL_SECONDS = 2.0
+
+
+class Application:
+    def __init__(
+        self,
+        store: ConfigStore,
+        data_dir: Path,
+        board_dirs: Sequence[Path],
+        notifier: SdNotifier | None = None,
+        extra_services: Sequence[Service] = (),
+    ) -> None:
+        self._store = store
+        self._data = DataDir(data_dir)
+        self._board_dirs = list(board_dirs)
+        self._notifier = notifier or SdNotifier()
+        self._extra_services = list(extra_services)
+        self._stop_requested = asyncio.Event()
+        self._started: list[Service] = []
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._started_us = time.time_ns() // 1000
+        self._started_monotonic = time.monotonic()
+        self._lag_probe = LoopLagProbe()
+        self._watchdog = HealthWatchdog(self._notifier, self.health_problems, self._lag_probe)
+        self._loaded: LoadedConfig | None = None
+        self._board: BoardProfile | None = None
+        self._board_error: str | None = None
+        self.audit: AuditLog | None = None
+        self.ingest: IngestService | None = None
+        self.web: WebService | None = None
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT (or ``request_stop``); the exit status for the CLI."""
+        loop = asyncio.get_running_loop()
+        self._install_signal_handlers(loop)
+        try:
+            self._loaded = self._load_config()
+            set_level(self.config.logging.level)
+            self._board, self._board_error = self._load_board(self.config.system.board)
+            if not await self._start_services(self._build_services(self.config)):
+                return 1
+            self._spawn(self._lag_probe.run(), "loop-lag-probe")
+            interval = self._notifier.watchdog_interval_seconds
+            if interval is not None:
+                self._spawn(self._watchdog.run(interval), "watchdog")
+            self._spawn(self._report_status(), "status")
+            self._record("system", "daemon started", details=f"nvrd {nvrd.__version__}")
+            if self._loaded.error is not None:
+                self._record("config", "configuration file rejected", result="rejected",
+                             details=str(self._loaded.error))
+            self._notifier.ready(self.status().summary())
+            if self.web is not None and self.web.url:
+                logger.info("ready: web page at %s", self.web.url)
+            await self._stop_requested.wait()
+            logger.info("stopping")
+            self._notifier.stopping()
+            self._record("system", "daemon stopping")
+            return 0
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._stop_services()
+            self._remove_signal_handlers(loop)
+            self._notifier.close()
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    async def reload(self) -> bool:
+        """Re-read the configuration file. A valid file is applied to every service; an
+        invalid one is refused and the daemon keeps the configuration it runs on."""
+        self._notifier.reloading()
+        try:
+            loaded = self._store.load()
+            if loaded.error is not None and loaded.source != "file":
+                logger.error("configuration reload refused, keeping the running "
+                             "configuration:\n%s", loaded.error)
+                self._record("config", "configuration reload", result="rejected",
+                             details=str(loaded.error))
+                return False
+            previous_board = self.config.system.board
+            self._loaded = loaded
+            set_level(self.config.logging.level)
+            for service in self._started:
+                await service.apply_config(self.config)
+            if self.config.system.board != previous_board:
+                logger.warning("the board profile changes to %r at the next restart",
+                               self.config.system.board)
+            logger.info("configuration reloaded")
+            self._record("config", "configuration reload")
+            return True
+        finally:
+            self._notifier.ready(self.status().summary())
+
+    # --- state -------------------------------------------------------------------
+
+    @property
+    def config(self) -> NvrConfig:
+        assert self._loaded is not None, "configuration is loaded first thing in run()"
+        return self._loaded.config
+
+    def health_problems(self) -> list[str]:
+        problems = []
+        for service in self._started:
+            health = service.health()
+            if not health.ok:
+                problems.append(f"{service.name}: {health.detail}")
+        return problems
+
+    def status(self) -> DaemonStatus:
+        loaded = self._loaded
+        board = self._board.summary() if self._board else f"none ({self._board_error})"
+        return DaemonStatus(
+            version=nvrd.__version__,
+            started_us=self._started_us,
+            uptime_s=time.monotonic() - self._started_monotonic,
+            board=board,
+            config_source=loaded.source if loaded else "none",
+            config_error=str(loaded.error) if loaded and loaded.error else None,
+            problems=self.health_problems(),
+            channels=self.ingest.snapshot() if self.ingest else [],
+        )
+
+    # --- building blocks -----------------------------------------------------------
+
+    def _load_config(self) -> LoadedConfig:
+        loaded = self._store.load()
+        if loaded.error is not None:
+            logger.error("configuration file rejected, running on the %s configuration:\n%s",
+                         loaded.source, loaded.error)
+        logger.info("configuration: %d camera(s) from the %s configuration",
+                    len(loaded.config.cameras), loaded.source)
+        return loaded
+
+    def _load_board(self, name: str) -> tuple[BoardProfile | None, str | None]:
+        """A bad board profile is reported, not fatal: cameras still get recorded."""
+        try:
+            path = find_board_profile(name, self._board_dirs)
+            board = load_board_profile(path)
+        except ValidationError as exc:
+            error = str(ConfigError.from_validation_error(exc, f"board profile {name!r}"))
+        except (BoardProfileError, FileNotFoundError) as exc:
+            error = str(exc)
+        else:
+            logger.info("board: %s", board.summary())
+            return board, None
+        logger.error("board profile unusable, running without hardware: %s", error)
+        return None, error
+
+    def _build_services(self, config: NvrConfig) -> list[Service]:
+        self.audit = AuditLog(self._data.audit_db, config.audit.max_rows)
+        self.ingest = IngestService(config, self.audit)
+        self.web = WebService(config.web.host, config.web.port, config.web.https,
+                              self._data.tls, self.status)
+        return [self.audit, self.ingest, *self._extra_services, self.web]
+
+    async def _start_services(self, services: list[Service]) -> bool:
+        for service in services:
+            self._notifier.status(f"starting {service.name}")
+            try:
+                await service.start()
+            except Exception as exc:
+                logger.error("cannot start %s: %s", service.name, exc,
+                             exc_info=logger.isEnabledFor(logging.DEBUG))
+                self._notifier.status(f"failed to start {service.name}: {exc}")
+                return False
+            self._started.append(service)
+        return True
+
+    async def _stop_services(self) -> None:
+        while self._started:
+            service = self._started.pop()
+            try:
+                await asyncio.wait_for(service.stop(), SERVICE_STOP_TIMEOUT_SECONDS)
+            except TimeoutError:
+                logger.error("%s did not stop within %g s", service.name,
+                             SERVICE_STOP_TIMEOUT_SECONDS)
+            except Exception:
+                logger.exception("%s failed while stopping", service.name)
+
+    async def _report_status(self) -> None:
+        last = ""
+        while True:
+            summary = self.status().summary()
+            if summary != last:
+                self._notifier.status(summary)
+                last = summary
+            await asyncio.sleep(STATUS_INTERVAL_SECONDS)
+
+    def _record(self, type: str, action: str, *, result: str = "ok", details: str = "") -> None:
+        if self.audit is not None:
+            self.audit.record(type, action, result=result, details=details)
+
+    def _spawn(self, coro: object, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload(), "reload"))
+
+    @staticmethod
+    def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(signum)

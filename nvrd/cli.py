@@ -1,0 +1,66 @@
+"""The ``nvrd`` command: ``nvrd run`` starts the daemon, ``nvrd check-config`` validates."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import faulthandler
+import sys
+from pathlib import Path
+
+import nvrd
+from nvrd.paths import DataDir, shipped_config_dir
+
+DEFAULT_DATA_DIR = Path("/var/lib/nvrd")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nvrd", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"nvrd {nvrd.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the daemon (what systemd starts)")
+    run.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                     help="where recordings metadata, logs and the live configuration live "
+                          "(default: %(default)s)")
+    run.add_argument("--config", type=Path, default=None,
+                     help="the live configuration file (default: DATA_DIR/nvrd.toml; created "
+                          "from the factory configuration at first start)")
+    run.add_argument("--shipped-config", type=Path, default=None,
+                     help="directory of the factory configuration and board profiles "
+                          "(default: the installed one)")
+
+    check = commands.add_parser("check-config", help="validate a configuration file and exit")
+    check.add_argument("file", type=Path)
+
+    args = parser.parse_args(argv)
+    if args.command == "check-config":
+        return _check_config(args.file)
+    return _run(args)
+
+
+def _check_config(path: Path) -> int:
+    from nvrd.config import check_config_file
+
+    ok, report = check_config_file(path)
+    print(report, file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from nvrd.app import Application
+    from nvrd.config import ConfigStore
+    from nvrd.system.logs import setup_logging
+
+    faulthandler.enable()  # a watchdog SIGABRT then dumps every thread's stack to the journal
+    setup_logging("info")
+    shipped = args.shipped_config or shipped_config_dir()
+    data = DataDir(args.data_dir)
+    data.root.mkdir(parents=True, exist_ok=True)
+    store = ConfigStore(args.config or data.config, defaults_path=shipped / "nvrd.toml")
+    app = Application(store, data.root, board_dirs=[data.boards, shipped / "boards"])
+    return asyncio.run(app.run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

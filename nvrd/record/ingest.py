@@ -1,0 +1,199 @@
+"""Holds a camera's RTSP stream open and reports its status.
+
+One named thread per stream (``ingest-ch3-main``) blocks in PyAV's demuxer; nothing is
+decoded. The daemon owns liveness instead of trusting the camera: an open that hangs
+or a stream without packets for ``stall_timeout`` ends the connection (PyAV's
+interrupt-callback timeouts), and reconnection backs off from ``backoff_initial`` to
+``backoff_max``, starting over after a connection that delivered video.
+
+Threads: the reader thread owns the container and the counters. It hands a
+``StreamStatus`` snapshot to the loop with ``call_soon_threadsafe`` on every state change
+and once a second while online; ``on_status`` therefore always runs on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+import av
+import av.container
+
+from nvrd.record.rtsp_errors import describe_stream_error
+from nvrd.system.logs import redact_url
+
+logger = logging.getLogger(__name__)
+
+# How often an online stream reports its counters to the loop (seconds).
+STATUS_INTERVAL_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    transport: str = "tcp"
+    open_timeout_s: float = 10.0
+    stall_timeout_s: float = 10.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatus:
+    """What an installer wants to know about one camera stream."""
+
+    online: bool = False
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    """Video packets per second, measured over the last status interval."""
+    bitrate_kbps: float | None = None
+    """Measured over the last status interval, audio included."""
+    audio_codec: str | None = None
+    last_error: str | None = None
+    reconnects: int = 0
+    packets: int = 0
+    online_since_us: int | None = None
+    next_retry_s: float | None = None
+
+
+class StreamReader:
+    """One camera stream's connection; see the module docstring for the threading rules."""
+
+    def __init__(
+        self,
+        label: str,
+        url: str,
+        settings: IngestSettings,
+        on_status: Callable[[StreamStatus], None],
+    ) -> None:
+        self.label = label
+        self.url = url
+        self.settings = settings
+        self._on_status = on_status
+        self._quit = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._status = StreamStatus()
+        self._lock = asyncio.Lock()
+        self._log = logger.getChild(label)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name=f"ingest-{self.label}", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        """Ask the thread to quit and wait for it off the loop. A blocked read returns
+        within ``stall_timeout`` at worst; a flowing stream stops at the next packet."""
+        async with self._lock:
+            self._quit.set()
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                await asyncio.to_thread(thread.join)
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # --- reader thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = self.settings.backoff_initial_s
+        while not self._quit.is_set():
+            delivered = self._session()
+            if self._quit.is_set():
+                break
+            if delivered:
+                delay = self.settings.backoff_initial_s
+            self._status = replace(
+                self._status, online=False, fps=None, bitrate_kbps=None, online_since_us=None,
+                reconnects=self._status.reconnects + 1, next_retry_s=delay,
+            )
+            self._log.warning("offline: %s; retrying in %g s", self._status.last_error, delay)
+            self._publish()
+            self._quit.wait(delay)
+            delay = min(delay * 2, self.settings.backoff_max_s)
+        self._status = replace(self._status, online=False, fps=None, bitrate_kbps=None,
+                               online_since_us=None, next_retry_s=None)
+        self._publish()
+
+    def _session(self) -> bool:
+        """One connection: open, read until it fails or we are told to quit. Returns
+        whether video packets arrived (a healthy connection resets the backoff)."""
+        settings = self.settings
+        opened = False
+        self._log.debug("connecting to %s over %s", redact_url(self.url), settings.transport)
+        try:
+            container = av.open(
+                self.url,
+                options={"rtsp_transport": settings.transport},
+                timeout=(settings.open_timeout_s, settings.stall_timeout_s),
+            )
+            opened = True
+            with closing(container):
+                return self._read(container)
+        except (av.error.FFmpegError, OSError, EOFError) as exc:
+            self._status = replace(self._status, last_error=describe_stream_error(
+                exc, open_timeout_s=settings.open_timeout_s,
+                stall_timeout_s=settings.stall_timeout_s, opened=opened))
+            return False
+
+    def _read(self, container: av.container.InputContainer) -> bool:
+        if not container.streams.video:
+            self._status = replace(self._status, last_error="the stream has no video track")
+            return False
+        video = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        self._status = replace(
+            self._status, online=True, codec=video.codec_context.name,
+            width=video.codec_context.width or None, height=video.codec_context.height or None,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            fps=_nominal_fps(video.average_rate), bitrate_kbps=None, last_error=None,
+            online_since_us=time.time_ns() // 1000, next_retry_s=None,
+        )
+        self._log.info("online: %s %sx%s%s", self._status.codec, self._status.width,
+                       self._status.height,
+                       f" + {self._status.audio_codec}" if audio is not None else "")
+        self._publish()
+        streams = [video] if audio is None else [video, audio]
+        video_packets = window_video = window_bytes = 0
+        window_start = time.monotonic()
+        for packet in container.demux(streams):
+            if self._quit.is_set():
+                return video_packets > 0
+            if packet.size == 0:  # a demuxer flush packet: the stream ended
+                continue
+            window_bytes += packet.size
+            if packet.stream is video:
+                video_packets += 1
+                window_video += 1
+            now = time.monotonic()
+            if now - window_start >= STATUS_INTERVAL_SECONDS:
+                elapsed = now - window_start
+                self._status = replace(
+                    self._status, packets=self._status.packets + window_video,
+                    fps=round(window_video / elapsed, 2),
+                    bitrate_kbps=round(window_bytes * 8 / elapsed / 1000, 1),
+                )
+                self._publish()
+                window_start, window_video, window_bytes = now, 0, 0
+        self._status = replace(self._status, last_error="the camera ended the stream")
+        return video_packets > 0
+
+    def _publish(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._on_status, self._status)
+            except RuntimeError:  # the loop closed between the check and the call
+                pass
+
+
+def _nominal_fps(rate: Fraction | None) -> float | None:
+    return round(float(rate), 2) if rate else None

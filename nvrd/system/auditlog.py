@@ -1,0 +1,182 @@
+"""The persistent audit and event log: who did what, when, from where, and how it ended.
+
+One SQLite file in the data directory, bounded by a row count (oldest rows go first),
+written by one thread so the event loop never waits on the disk. Later subsystems
+(accounts, alarms, disks, the console) write to it through ``AuditLog.record``.
+
+Threads: ``record`` may be called from the loop or any thread; it only enqueues.
+The writer thread owns the write connection. ``query`` opens its own read connection
+(WAL lets readers run beside the writer) and blocks, so call it through ``to_thread``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nvrd.service import Health, Service
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    id       INTEGER PRIMARY KEY,          -- grows monotonically; bounding deletes the lowest
+    time_us  INTEGER NOT NULL,             -- UTC microseconds since the epoch
+    type     TEXT NOT NULL,                -- system | config | camera | security | operation ...
+    user     TEXT NOT NULL DEFAULT '',     -- account name, '' for the daemon itself
+    source   TEXT NOT NULL DEFAULT '',     -- daemon | web:<ip> | console | api-token:<name> ...
+    action   TEXT NOT NULL,                -- what happened, in words
+    result   TEXT NOT NULL DEFAULT 'ok',   -- ok | failed | rejected | ...
+    details  TEXT NOT NULL DEFAULT ''      -- free text: the reason, the values
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit (time_us);
+CREATE INDEX IF NOT EXISTS audit_type_time ON audit (type, time_us);
+"""
+
+# How long the writer gathers records before one commit (seconds). A crash loses at
+# most this much of the log; batching keeps an alarm storm from costing one fsync each.
+COMMIT_INTERVAL_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    time_us: int
+    type: str
+    action: str
+    user: str = ""
+    source: str = ""
+    result: str = "ok"
+    details: str = ""
+
+
+class AuditLog(Service):
+    """The audit log service. See the module docstring for the threading rules."""
+
+    name = "audit-log"
+
+    def __init__(self, path: Path, max_rows: int) -> None:
+        super().__init__()
+        self.path = path
+        self.max_rows = max_rows
+        self._queue: queue.Queue[AuditRecord | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._failure: str | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = _connect(self.path)  # fail here, on the caller, if the file is unusable
+        connection.executescript(SCHEMA)
+        self._thread = threading.Thread(
+            target=self._write_loop, args=(connection,), name="audit-writer", daemon=True
+        )
+        self._thread.start()
+
+    async def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._queue.put(None)
+        await asyncio.to_thread(thread.join)
+
+    def health(self) -> Health:
+        if self._failure is not None:
+            return Health(False, f"audit log writer failed: {self._failure}")
+        if self._thread is not None and not self._thread.is_alive():
+            return Health(False, "audit log writer thread died")
+        return Health(True)
+
+    def record(
+        self,
+        type: str,
+        action: str,
+        *,
+        user: str = "",
+        source: str = "daemon",
+        result: str = "ok",
+        details: str = "",
+        time_us: int | None = None,
+    ) -> None:
+        """Queue one entry; never blocks."""
+        if time_us is None:
+            time_us = time.time_ns() // 1000
+        self._queue.put(AuditRecord(time_us, type, action, user, source, result, details))
+
+    def query(
+        self, *, limit: int = 100, type: str | None = None, since_us: int | None = None
+    ) -> list[AuditRecord]:
+        """Newest first. Blocking: call through ``asyncio.to_thread`` from the loop."""
+        clauses, params = [], []
+        if type is not None:
+            clauses.append("type = ?")
+            params.append(type)
+        if since_us is not None:
+            clauses.append("time_us >= ?")
+            params.append(since_us)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        connection = _connect(self.path)
+        try:
+            rows = connection.execute(
+                "SELECT time_us, type, action, user, source, result, details FROM audit "
+                f"{where} ORDER BY id DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        finally:
+            connection.close()
+        return [AuditRecord(*row) for row in rows]
+
+    def _write_loop(self, connection: sqlite3.Connection) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                batch = [first]
+                deadline = time.monotonic() + COMMIT_INTERVAL_SECONDS
+                while first is not None:
+                    try:
+                        item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    except queue.Empty:
+                        break
+                    batch.append(item)
+                    if item is None:
+                        break
+                records = [r for r in batch if r is not None]
+                if records:
+                    self._write(connection, records)
+                if batch[-1] is None:
+                    return
+        except Exception as exc:  # the writer must say why it stopped
+            self._failure = str(exc)
+            logger.exception("audit log writer stopped")
+        finally:
+            connection.close()
+
+    def _write(self, connection: sqlite3.Connection, records: list[AuditRecord]) -> None:
+        connection.execute("BEGIN")
+        try:
+            connection.executemany(
+                "INSERT INTO audit (time_us, type, action, user, source, result, details) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(r.time_us, r.type, r.action, r.user, r.source, r.result, r.details)
+                 for r in records],
+            )
+            connection.execute(
+                "DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?",
+                (self.max_rows,),
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA busy_timeout=5000")
+    return connection
