@@ -68,6 +68,7 @@ class Application:
         self._lag_probe = LoopLagProbe()
         self._watchdog = HealthWatchdog(self._notifier, self.health_problems, self._lag_probe)
         self._loaded: LoadedConfig | None = None
+        self._reload_error: str | None = None
         self._board: BoardProfile | None = None
         self._board_error: str | None = None
         self.audit: AuditLog | None = None
@@ -125,9 +126,10 @@ class Application:
                              "configuration:\n%s", loaded.error)
                 self._record("config", "configuration reload", result="rejected",
                              details=str(loaded.error))
+                self._reload_error = f"reload refused: {loaded.error}"
                 return False
             previous_board = self.config.system.board
-            self._loaded = loaded
+            self._loaded, self._reload_error = loaded, None
             set_level(self.config.logging.level)
             for service in self._started:
                 await service.apply_config(self.config)
@@ -164,7 +166,8 @@ class Application:
             uptime_s=time.monotonic() - self._started_monotonic,
             board=board,
             config_source=loaded.source if loaded else "none",
-            config_error=str(loaded.error) if loaded and loaded.error else None,
+            config_error=self._reload_error or (
+                str(loaded.error) if loaded and loaded.error else None),
             problems=self.health_problems(),
             channels=self.ingest.snapshot() if self.ingest else [],
         )
@@ -186,7 +189,8 @@ class Application:
             path = find_board_profile(name, self._board_dirs)
             board = load_board_profile(path)
         except ValidationError as exc:
-            error = str(ConfigError.from_validation_error(exc, f"board profile {name!r}"))
+            error = str(ConfigError.from_validation_error(exc, f"board profile {name!r}",
+                                                          model=BoardProfile))
         except (BoardProfileError, FileNotFoundError) as exc:
             error = str(exc)
         else:

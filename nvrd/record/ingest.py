@@ -14,6 +14,7 @@ and once a second while online; ``on_status`` therefore always runs on the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -189,10 +190,9 @@ class StreamReader:
     def _publish(self) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            try:
+            # the loop may close between the check and the call
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._on_status, self._status)
-            except RuntimeError:  # the loop closed between the check and the call
-                pass
 
 
 def _nominal_fps(rate: Fraction | None) -> float | None:

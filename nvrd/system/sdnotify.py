@@ -46,7 +46,8 @@ class SdNotifier:
         message = "\n".join(states).encode()
         try:
             if self._socket is None:
-                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._socket = socket.socket(socket.AF_UNIX,
+                                             socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
             self._socket.sendto(message, self._address)
         except OSError as exc:
             logger.warning("could not notify systemd at %r: %s", self._address, exc)

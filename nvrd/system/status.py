@@ -33,7 +33,7 @@ class DaemonStatus:
         """One line for systemd's STATUS= and the console banner."""
         text = f"{self.cameras_online}/{self.cameras_enabled} cameras online"
         if self.config_error:
-            text += f"; running on the {self.config_source} configuration"
+            text += "; configuration file rejected (see the log)"
         if self.problems:
             text += "; UNHEALTHY: " + "; ".join(self.problems)
         return text
