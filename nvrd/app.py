@@ -120,7 +120,8 @@ class Application:
         invalid one is refused and the daemon keeps the configuration it runs on."""
         self._notifier.reloading()
         try:
-            loaded = self._store.load()
+            # off the loop: loading may fsync a new last-good copy
+            loaded = await asyncio.to_thread(self._store.load)
             if loaded.error is not None and loaded.source != "file":
                 logger.error("configuration reload refused, keeping the running "
                              "configuration:\n%s", loaded.error)

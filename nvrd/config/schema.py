@@ -1,0 +1,293 @@
+"""The live configuration's schema: every setting, its default, its limits.
+
+An empty file is a valid configuration (every setting has a factory default), so a box
+with no cameras still boots and serves its web page. Sections are frozen models: the
+daemon parses the file once and hands each service its slice (``config.ingest``,
+``config.cameras``); a change is a new ``NvrConfig``, never an edit in place.
+
+Units are in the names (``_seconds``, ``_ms``, ``_mb``, ``_gb``, ``_days``). Adding a
+setting with a default needs no migration; renaming, moving or re-interpreting one needs
+a step in ``migrations.py`` and a new ``CURRENT_SCHEMA_VERSION``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from nvrd.config.errors import Violation, located_error, violations_error
+from nvrd.config.fields import (
+    Host,
+    Name32,
+    Name64,
+    Port,
+    RtspUrl,
+    Section,
+    Slug,
+    TimeZoneName,
+    check_unique,
+)
+from nvrd.config.schedules import ALWAYS, ALWAYS_SCHEDULE_NAME, Holiday, Schedule
+
+CURRENT_SCHEMA_VERSION = 1
+"""The version of the file format this code writes; older files are migrated on load."""
+
+MAX_CHANNELS = 256
+MAX_ALARM_PORTS = 256
+
+Transport = Literal["tcp", "udp"]
+
+
+class SystemConfig(Section):
+    """The box itself."""
+
+    name: Name32 = "NVR"
+    """Shown on the web page, the console and in notifications."""
+    board: Slug = "sim"
+    """The board profile (config/boards/<board>.toml) describing this box's hardware."""
+    timezone: TimeZoneName = "UTC"
+    """IANA time zone of schedules and of the times shown to people (recordings are
+    stored in UTC)."""
+
+
+class WebConfig(Section):
+    """The web page and JSON API."""
+
+    host: Host = "0.0.0.0"
+    """Address to listen on; 0.0.0.0 means every IPv4 interface."""
+    port: Port = 8443
+    https: bool = True
+    """HTTPS with the box's own certificate; plain HTTP only for a trusted network."""
+
+
+class IngestConfig(Section):
+    """How camera streams are pulled (applies to every camera unless a stream overrides)."""
+
+    transport: Transport = "tcp"
+    """RTSP transport: tcp (interleaved, survives NAT and loss) or udp (lower latency)."""
+    open_timeout_seconds: Annotated[float, Field(ge=1, le=60)] = 10.0
+    """How long connecting to a camera may take before it counts as failed."""
+    stall_timeout_seconds: Annotated[float, Field(ge=1, le=120)] = 10.0
+    """A connected stream with no packet for this long is reconnected."""
+    backoff_initial_seconds: Annotated[float, Field(ge=0.1, le=60)] = 1.0
+    """Wait before the first reconnection; doubles after each failure..."""
+    backoff_max_seconds: Annotated[float, Field(ge=1, le=300)] = 30.0
+    """... up to this."""
+
+    @model_validator(mode="after")
+    def _backoff_grows(self) -> IngestConfig:
+        if self.backoff_max_seconds < self.backoff_initial_seconds:
+            raise located_error(
+                f"must be at least backoff_initial_seconds ({self.backoff_initial_seconds:g})",
+                at=("backoff_max_seconds",), value=self.backoff_max_seconds)
+        return self
+
+
+class StreamConfig(Section):
+    """One RTSP stream of a camera."""
+
+    url: RtspUrl
+    """rtsp:// or rtsps:// URL of the stream, e.g. rtsp://192.168.1.64:554/Streaming/101."""
+    transport: Transport | None = None
+    """Overrides ``ingest.transport`` for this stream."""
+
+
+class CameraConfig(Section):
+    """A camera on one channel: its streams, account and recording settings."""
+
+    channel: Annotated[int, Field(ge=1, le=MAX_CHANNELS)]
+    """The channel number the camera is known by everywhere (recordings, events, API)."""
+    name: Name64 = Field(default_factory=lambda data: f"Camera {data['channel']}")
+    """Defaults to "Camera <channel>"."""
+    enabled: bool = True
+    main: StreamConfig
+    """The main (full resolution) stream: the one recorded."""
+    sub: StreamConfig | None = None
+    """The sub (low resolution) stream: live view grids and motion detection."""
+    username: Annotated[str, Field(max_length=64)] = ""
+    password: Annotated[SecretStr, Field(max_length=128)] = SecretStr("")
+    """Never shown in logs, errors or the API."""
+    mode: Literal["auto", "manual", "off"] = "auto"
+    """auto = record as ``schedule`` says; manual = record continuously; off = never."""
+    schedule: Name32 = ALWAYS_SCHEDULE_NAME
+    """Name of a schedule in ``recording.schedules``, or the built-in "always"."""
+    pre_record_seconds: Annotated[int, Field(ge=0, le=30)] = 5
+    """Video kept from before an event that starts recording."""
+    post_record_seconds: Annotated[int, Field(ge=10, le=300)] = 30
+    """Recording continues this long after the event ends."""
+    max_age_days: Annotated[int, Field(ge=0, le=3650)] = 0
+    """Recordings older than this are deleted; 0 = kept until space is needed."""
+    quota_gb: Annotated[float, Field(gt=0)] | None = None
+    """Most space this channel's recordings may take; none = no quota."""
+
+
+class RecordingConfig(Section):
+    """Segments and schedules."""
+
+    segment_seconds: Annotated[int, Field(ge=10, le=600)] = 60
+    """Recordings are cut into files of about this length (on a keyframe)."""
+    segment_max_mb: Annotated[int, Field(ge=16, le=4096)] = 512
+    """A segment is also cut when it reaches this size."""
+    schedules: tuple[Schedule, ...] = ()
+    """Named weekly schedules; "always" is built in."""
+    holidays: tuple[Holiday, ...] = ()
+    """Days on which schedules use their ``holiday`` periods."""
+
+    @field_validator("schedules")
+    @classmethod
+    def _names_unique_and_not_builtin(cls, schedules: tuple[Schedule, ...]
+                                      ) -> tuple[Schedule, ...]:
+        redefined = [
+            Violation((index, "name"), f"{ALWAYS_SCHEDULE_NAME!r} is built in and cannot be "
+                      "redefined; choose another name", schedule.name)
+            for index, schedule in enumerate(schedules)
+            if schedule.name == ALWAYS_SCHEDULE_NAME
+        ]
+        if redefined:
+            raise violations_error(redefined)
+        check_unique(schedules, lambda s: s.name, field="schedules", attribute="name")
+        return schedules
+
+    @property
+    def schedule_names(self) -> list[str]:
+        return [ALWAYS_SCHEDULE_NAME, *(s.name for s in self.schedules)]
+
+    def schedule(self, name: str) -> Schedule | None:
+        """The schedule called ``name``, including the built-in one."""
+        if name == ALWAYS_SCHEDULE_NAME:
+            return ALWAYS
+        return next((s for s in self.schedules if s.name == name), None)
+
+
+class VolumeConfig(Section):
+    """A directory recordings may be written to."""
+
+    path: Annotated[str, Field(min_length=1, max_length=4096)]
+    """Absolute, or relative to the data directory."""
+    name: Name32 | None = None
+
+
+class StorageConfig(Section):
+    """Where recordings go and what happens when the disks are full."""
+
+    full_policy: Literal["overwrite", "stop"] = "overwrite"
+    """overwrite = delete the oldest unlocked recordings; stop = stop recording."""
+    min_free_percent: Annotated[int, Field(ge=0, le=50)] = 5
+    """Free space kept on each volume."""
+    volumes: tuple[VolumeConfig, ...] = ()
+    """Recording directories; empty = the disks the board profile declares."""
+
+    @field_validator("volumes")
+    @classmethod
+    def _paths_unique(cls, volumes: tuple[VolumeConfig, ...]) -> tuple[VolumeConfig, ...]:
+        check_unique(volumes, lambda v: v.path, field="volumes", attribute="path")
+        return volumes
+
+
+class AlarmInputConfig(Section):
+    """A dry-contact alarm input terminal."""
+
+    id: Annotated[int, Field(ge=1, le=MAX_ALARM_PORTS)]
+    """The terminal number printed on the box."""
+    name: Name32 = Field(default_factory=lambda data: f"Alarm input {data['id']}")
+    contact: Literal["NO", "NC"] = "NO"
+    """NO = normally open (closing raises the alarm); NC = normally closed."""
+    debounce_ms: Annotated[int, Field(ge=0, le=10_000)] = 50
+    """A change must last this long to count (contact bounce, noisy lines)."""
+    enabled: bool = True
+
+
+class AlarmOutputConfig(Section):
+    """A relay output terminal."""
+
+    id: Annotated[int, Field(ge=1, le=MAX_ALARM_PORTS)]
+    """The terminal number printed on the box."""
+    name: Name32 = Field(default_factory=lambda data: f"Alarm output {data['id']}")
+    latch_seconds: Annotated[int, Field(ge=1, le=300)] = 10
+    """How long the relay stays on after the alarm that triggered it ends."""
+    mode: Literal["auto", "on", "off"] = "auto"
+    """auto = driven by alarm linkage; on / off = forced."""
+
+
+class AlarmsConfig(Section):
+    """Alarm inputs and relay outputs."""
+
+    inputs: tuple[AlarmInputConfig, ...] = ()
+    outputs: tuple[AlarmOutputConfig, ...] = ()
+
+    @field_validator("inputs")
+    @classmethod
+    def _input_ids_unique(cls, inputs: Sequence[AlarmInputConfig]
+                          ) -> Sequence[AlarmInputConfig]:
+        return check_unique(inputs, lambda i: i.id, field="inputs", attribute="id")
+
+    @field_validator("outputs")
+    @classmethod
+    def _output_ids_unique(cls, outputs: Sequence[AlarmOutputConfig]
+                           ) -> Sequence[AlarmOutputConfig]:
+        return check_unique(outputs, lambda o: o.id, field="outputs", attribute="id")
+
+
+class SecurityConfig(Section):
+    """Sessions and brute-force protection of the web page and console."""
+
+    idle_logout_minutes: Annotated[int, Field(ge=0, le=60)] = 15
+    """An idle session is logged out after this long; 0 = never."""
+    lockout_attempts: Annotated[int, Field(ge=3, le=10)] = 5
+    """Failed logins in a row that lock the account (and raise an illegal-login alarm)."""
+    lockout_minutes: Annotated[int, Field(ge=1, le=1440)] = 30
+
+
+class AuditConfig(Section):
+    """The audit log (who did what, when)."""
+
+    max_rows: Annotated[int, Field(ge=1000, le=10_000_000)] = 100_000
+    """The oldest entries are dropped beyond this."""
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class NvrConfig(Section):
+    """The whole live configuration (``nvrd.toml`` in the data directory)."""
+
+    schema_version: Annotated[int, Field(ge=CURRENT_SCHEMA_VERSION,
+                                         le=CURRENT_SCHEMA_VERSION)] = CURRENT_SCHEMA_VERSION
+    """Format version of the file; older files are migrated when loaded."""
+    system: SystemConfig = Field(default_factory=SystemConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    cameras: Annotated[tuple[CameraConfig, ...], Field(max_length=MAX_CHANNELS)] = ()
+
+    @field_validator("cameras")
+    @classmethod
+    def _channels_unique(cls, cameras: tuple[CameraConfig, ...]) -> tuple[CameraConfig, ...]:
+        check_unique(cameras, lambda c: c.channel, field="cameras", attribute="channel")
+        return cameras
+
+    @model_validator(mode="after")
+    def _schedules_exist(self) -> NvrConfig:
+        known = self.recording.schedule_names
+        missing = [
+            Violation(("cameras", index, "schedule"),
+                      f"camera {camera.channel} ({camera.name!r}) uses schedule "
+                      f"{camera.schedule!r}, which recording.schedules does not define; "
+                      f"defined: {', '.join(known)}", camera.schedule)
+            for index, camera in enumerate(self.cameras)
+            if camera.schedule not in known
+        ]
+        if missing:
+            raise violations_error(missing)
+        return self
+
+    def camera(self, channel: int) -> CameraConfig | None:
+        return next((c for c in self.cameras if c.channel == channel), None)
