@@ -83,6 +83,8 @@ class StreamReader:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._status = StreamStatus()
         self._lock = asyncio.Lock()
+        self._last_packet: float | None = None  # monotonic time; reader thread only
+        self._session_video_packets = 0
         self._log = logger.getChild(label)
 
     def start(self) -> None:
@@ -107,7 +109,12 @@ class StreamReader:
     def _run(self) -> None:
         delay = self.settings.backoff_initial_s
         while not self._quit.is_set():
-            delivered = self._session()
+            try:
+                delivered = self._session()
+            except Exception as exc:  # a bug met on one camera's data must not end ingest
+                self._log.exception("unexpected error in the stream reader")
+                self._status = replace(self._status, last_error=f"internal error: {exc!r}")
+                delivered = False
             if self._quit.is_set():
                 break
             if delivered:
@@ -128,7 +135,8 @@ class StreamReader:
         """One connection: open, read until it fails or we are told to quit. Returns
         whether video packets arrived (a healthy connection resets the backoff)."""
         settings = self.settings
-        opened = False
+        self._last_packet = None
+        self._session_video_packets = 0
         self._log.debug("connecting to %s over %s", redact_url(self.url), settings.transport)
         try:
             container = av.open(
@@ -136,19 +144,19 @@ class StreamReader:
                 options={"rtsp_transport": settings.transport},
                 timeout=(settings.open_timeout_s, settings.stall_timeout_s),
             )
-            opened = True
+            self._last_packet = time.monotonic()
             with closing(container):
-                return self._read(container)
+                self._read(container)
         except (av.error.FFmpegError, OSError, EOFError) as exc:
+            idle = None if self._last_packet is None else time.monotonic() - self._last_packet
             self._status = replace(self._status, last_error=describe_stream_error(
-                exc, open_timeout_s=settings.open_timeout_s,
-                stall_timeout_s=settings.stall_timeout_s, opened=opened))
-            return False
+                exc, open_timeout_s=settings.open_timeout_s, idle_s=idle))
+        return self._session_video_packets > 0
 
-    def _read(self, container: av.container.InputContainer) -> bool:
+    def _read(self, container: av.container.InputContainer) -> None:
         if not container.streams.video:
             self._status = replace(self._status, last_error="the stream has no video track")
-            return False
+            return
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
         self._status = replace(
@@ -163,29 +171,32 @@ class StreamReader:
                        f" + {self._status.audio_codec}" if audio is not None else "")
         self._publish()
         streams = [video] if audio is None else [video, audio]
-        video_packets = window_video = window_bytes = 0
+        window_video = window_bytes = 0
         window_start = time.monotonic()
+        measuring = False
         for packet in container.demux(streams):
             if self._quit.is_set():
-                return video_packets > 0
+                return
             if packet.size == 0:  # a demuxer flush packet: the stream ended
                 continue
             window_bytes += packet.size
+            self._last_packet = now = time.monotonic()
             if packet.stream is video:
-                video_packets += 1
+                self._session_video_packets += 1
                 window_video += 1
-            now = time.monotonic()
             if now - window_start >= STATUS_INTERVAL_SECONDS:
                 elapsed = now - window_start
-                self._status = replace(
-                    self._status, packets=self._status.packets + window_video,
-                    fps=round(window_video / elapsed, 2),
-                    bitrate_kbps=round(window_bytes * 8 / elapsed / 1000, 1),
-                )
+                self._status = replace(self._status,
+                                       packets=self._status.packets + window_video)
+                if measuring:
+                    self._status = replace(
+                        self._status, fps=round(window_video / elapsed, 2),
+                        bitrate_kbps=round(window_bytes * 8 / elapsed / 1000, 1))
+                # the first window holds the burst buffered while the stream was probed
+                measuring = True
                 self._publish()
                 window_start, window_video, window_bytes = now, 0, 0
         self._status = replace(self._status, last_error="the camera ended the stream")
-        return video_packets > 0
 
     def _publish(self) -> None:
         loop = self._loop

@@ -12,9 +12,12 @@ import errno
 import av
 
 
-def describe_stream_error(exc: BaseException, *, open_timeout_s: float, stall_timeout_s: float,
-                          opened: bool) -> str:
-    """One sentence saying what went wrong with an RTSP stream and what to check."""
+def describe_stream_error(exc: BaseException, *, open_timeout_s: float,
+                          idle_s: float | None) -> str:
+    """One sentence saying what went wrong with an RTSP stream and what to check.
+
+    ``idle_s`` is how long the stream had been silent when it failed, or None if it
+    never opened (then a timeout means the camera did not answer at all)."""
     text = str(exc)
     lowered = text.lower()
     if "401" in text or "unauthorized" in lowered:
@@ -24,8 +27,8 @@ def describe_stream_error(exc: BaseException, *, open_timeout_s: float, stall_ti
     if "404" in text or "not found" in lowered:
         return "the camera has no stream at this address (404 Not Found): check the path"
     if isinstance(exc, av.error.ExitError) or "immediate exit" in lowered:
-        if opened:
-            return f"no video from the camera for {stall_timeout_s:g} s"
+        if idle_s is not None:
+            return f"no video from the camera for {idle_s:.0f} s"
         return f"the camera did not answer within {open_timeout_s:g} s"
     code = getattr(exc, "errno", None)
     if code == errno.ECONNREFUSED or "connection refused" in lowered:
@@ -36,7 +39,7 @@ def describe_stream_error(exc: BaseException, *, open_timeout_s: float, stall_ti
         return "connection timed out: camera unreachable or too busy"
     if code == errno.ECONNRESET or "reset by peer" in lowered:
         return "the camera closed the connection"
-    if code == errno.EOF or isinstance(exc, EOFError) or "end of file" in lowered:
+    if isinstance(exc, EOFError | av.error.EOFError) or "end of file" in lowered:
         return "the camera ended the stream"
     if "invalid data" in lowered:
         return "the camera sent data that is not a valid RTSP/RTP stream"
