@@ -62,6 +62,10 @@ def wait_for_health(url: str, process: subprocess.Popen[bytes], timeout: float) 
                      f"({last_error})")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cameras", type=int, default=4)
@@ -70,6 +74,8 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "var" / "demo")
     args = parser.parse_args()
 
+    # SIGTERM (a service manager, `timeout`) ends the demo like Ctrl-C: cameras and daemon too
+    signal.signal(signal.SIGTERM, _interrupt)
     data_dir: Path = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     with FakeCamServer(cameras_from_count(args.cameras), port=args.rtsp_port,

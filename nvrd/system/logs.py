@@ -7,6 +7,8 @@ import os
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
+ACCESS_LOGGER = "nvrd.web.access"
+
 # systemd reads a "<N>" prefix on each line as the syslog priority (SyslogLevelPrefix=).
 _JOURNAL_PRIORITY = {
     logging.DEBUG: 7,
@@ -44,8 +46,8 @@ def setup_logging(level: str = "info", stream: object = None) -> None:
 
 def set_level(level: str) -> None:
     logging.getLogger().setLevel(level.upper())
-    # aiohttp's access log is per request: useful when debugging, noise otherwise
-    logging.getLogger("aiohttp.access").setLevel(
+    # the web access log is per request: useful when debugging, noise otherwise
+    logging.getLogger(ACCESS_LOGGER).setLevel(
         logging.INFO if level == "debug" else logging.WARNING)
 
 

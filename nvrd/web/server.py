@@ -9,6 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from nvrd.service import Health, Service
+from nvrd.system.logs import ACCESS_LOGGER
 from nvrd.system.status import DaemonStatus
 from nvrd.web import health
 from nvrd.web.tls import ensure_certificate, server_context
@@ -18,6 +19,11 @@ logger = logging.getLogger(__name__)
 # Requests bigger than this are refused (413) before they are read; uploads that need
 # more (firmware, config import) get their own streaming endpoints.
 MAX_REQUEST_BYTES = 1 << 20
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html")
 
 
 class WebService(Service):
@@ -35,11 +41,13 @@ class WebService(Service):
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         health.setup(app, self._status)
+        app.router.add_get("/", _index)
+        app.router.add_static("/static/", STATIC_DIR)
         return app
 
     async def start(self) -> None:
         ssl_context = server_context(*ensure_certificate(self._tls_dir)) if self.https else None
-        runner = web.AppRunner(self.make_app(), access_log=logger.getChild("access"),
+        runner = web.AppRunner(self.make_app(), access_log=logging.getLogger(ACCESS_LOGGER),
                                handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, ssl_context=ssl_context,
