@@ -1,0 +1,294 @@
+"""Drive virtual IP cameras from the venv: start the RTSP server, inject faults, read stats.
+
+``FakeCamServer`` encodes the cameras' clips (cached), starts ``tools/fakecam/server.py`` on
+the system python and talks to it over a unix socket (one JSON line per request and reply).
+Stdlib only apart from clip encoding (PyAV, imported when clips are made), so tests and the
+demo can import it freely::
+
+    with FakeCamServer([CameraSpec("cam1")], clip_cache=cache) as cams:
+        url = cams.url("cam1", "main")      # rtsp://127.0.0.1:<port>/cam1/main
+        cams.stall("cam1", "main", seconds=3)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from tools.fakecam.spec import (
+    DEFAULT_MAIN,
+    DEFAULT_SUB,
+    STREAM_NAMES,
+    CameraSpec,
+    StreamSpec,
+    cameras_from_count,
+)
+
+__all__ = ["DEFAULT_MAIN", "DEFAULT_SUB", "CameraSpec", "FakeCamError", "FakeCamServer",
+           "StartFakeCams", "StreamSpec", "cameras_from_count", "default_clip_cache",
+           "gst_unavailable_reason"]
+
+ROOT = Path(__file__).resolve().parents[2]
+SYSTEM_PYTHON = "/usr/bin/python3"
+STARTUP_TIMEOUT_S = 30.0
+REQUEST_TIMEOUT_S = 15.0
+# The venv's settings must not reach the system python (it would import the venv's
+# packages), and the server needs none of ours.
+_SCRUBBED_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
+
+
+class FakeCamError(RuntimeError):
+    """The server failed to start, died, or refused a request."""
+
+
+class StartFakeCams(Protocol):
+    """The type of the ``fakecams`` pytest fixture: starts a server, closed at teardown."""
+
+    def __call__(self, cameras: Sequence[CameraSpec], *, port: int = 0,
+                 host: str = "127.0.0.1", verbose: bool = False) -> FakeCamServer: ...
+
+
+def default_clip_cache() -> Path:
+    """Where clips live when no cache is given: reused across runs, outside the repo."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nvrd" / "fakecam-clips"
+
+
+@functools.cache
+def gst_unavailable_reason() -> str | None:
+    """None if the system python can run the server, else why not (for pytest skips)."""
+    probe = ("import gi; gi.require_version('Gst', '1.0'); "
+             "gi.require_version('GstRtspServer', '1.0'); "
+             "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
+             "missing = [e for e in ('appsrc', 'h264parse', 'h265parse', 'rtph264pay', "
+             "'rtph265pay', 'rtpmp4gpay') if not Gst.ElementFactory.find(e)]; "
+             "print(' '.join(missing))")
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        return f"{SYSTEM_PYTHON} is missing (run scripts/setup)"
+    proc = subprocess.run([SYSTEM_PYTHON, "-E", "-s", "-c", probe], capture_output=True,
+                          text=True, env=_server_env(), timeout=60, check=False)
+    if proc.returncode:
+        return f"GStreamer RTSP server not importable (run scripts/setup): {proc.stderr[-300:]}"
+    if proc.stdout.strip():
+        return f"GStreamer elements missing (run scripts/setup): {proc.stdout.strip()}"
+    return None
+
+
+def _server_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+
+
+class FakeCamServer:
+    """N virtual cameras on one RTSP port, each with a main and an optional sub stream.
+
+    A context manager: ``start()`` returns only once the server answers (it reports its port
+    on stdout after binding), ``close()`` stops it. Fault injection is per camera (``stop``,
+    ``restart``) or per stream (``stall``, ``resume``, ``jump``); see server.py for what a
+    client sees.
+    """
+
+    def __init__(self, cameras: Sequence[CameraSpec], port: int = 0,
+                 clip_cache: Path | None = None, host: str = "127.0.0.1",
+                 verbose: bool = False) -> None:
+        names = [c.name for c in cameras]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"need at least one camera and unique names, got {names}")
+        self.cameras = {c.name: c for c in cameras}
+        self.host = host
+        self.clip_cache = clip_cache or default_clip_cache()
+        self._requested_port = port
+        self._verbose = verbose
+        self._port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._workdir: Path | None = None
+
+    # -- lifecycle --
+
+    def start(self) -> Self:
+        if self._proc is not None:
+            raise FakeCamError("already started")
+        config = self._config()  # encodes clips first: the slow part, done once per spec
+        self._workdir = Path(tempfile.mkdtemp(prefix="fakecam-"))
+        config["control"] = str(self._workdir / "control.sock")
+        (self._workdir / "config.json").write_text(json.dumps(config))
+        cmd = [SYSTEM_PYTHON, "-E", "-s", "-m", "tools.fakecam.server",
+               "--config", str(self._workdir / "config.json")]
+        if self._verbose:
+            cmd.append("--verbose")
+        self._proc = subprocess.Popen(cmd, cwd=ROOT, env=_server_env(), stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE)
+        try:
+            self._port = self._wait_ready(STARTUP_TIMEOUT_S)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Stop the server (closing its stdin asks it to exit; then SIGTERM, SIGKILL)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            _stop_process(proc)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def wait(self) -> int:
+        """Block until the server exits (the command line serves until Ctrl-C)."""
+        if self._proc is None:
+            raise FakeCamError("not started")
+        return self._proc.wait()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise FakeCamError("not started")
+        return self._port
+
+    @property
+    def pid(self) -> int:
+        """The server process (for CPU measurements)."""
+        if self._proc is None:
+            raise FakeCamError("not started")
+        return self._proc.pid
+
+    def url(self, cam: str, stream: str = "main") -> str:
+        self._check_stream(cam, stream)
+        return f"rtsp://{self.host}:{self.port}/{cam}/{stream}"
+
+    # -- faults --
+
+    def stop_camera(self, cam: str, stream: str | None = None) -> None:
+        """The camera disappears: its mounts answer 404 and its clients are disconnected."""
+        self._request("stop", cam, stream)
+
+    def restart_camera(self, cam: str, stream: str | None = None) -> None:
+        """The camera (re)boots: fresh pipelines, timestamps from zero, faults cleared."""
+        self._request("restart", cam, stream)
+
+    def stall(self, cam: str, stream: str = "main", seconds: float | None = None) -> None:
+        """No packets for ``seconds`` (None: until ``resume``); the session stays up.
+
+        Packets due meanwhile are dropped, as in a network stall: the first packet after
+        it (usually mid-GOP) carries a timestamp that far ahead."""
+        self._request("stall", cam, stream, seconds=seconds)
+
+    def resume(self, cam: str, stream: str = "main") -> None:
+        self._request("resume", cam, stream)
+
+    def jump(self, cam: str, stream: str = "main", seconds: float = 10.0) -> None:
+        """Shift the stream's timestamps by ``seconds`` (either sign), from now on.
+
+        Jumps add up; a restart clears them. A client sees one pts/dts discontinuity of
+        ``seconds`` (plus a frame) that lasts, also through RTCP sender reports."""
+        self._request("jump", cam, stream, seconds=seconds)
+
+    def stats(self, cam: str) -> dict[str, dict[str, Any]]:
+        """Per stream: mounted, clients (sessions playing it), pipelines_created, packets
+        pushed per track, stalled, offset_seconds."""
+        result: dict[str, dict[str, Any]] = self._request("stats", cam, None)
+        return result
+
+    # -- internals --
+
+    def _config(self) -> dict[str, Any]:
+        from tools.fakecam.clips import ensure_audio_clip, ensure_video_clip
+
+        cameras = []
+        for cam in self.cameras.values():
+            streams = {}
+            for name, spec in cam.streams.items():
+                audio = ensure_audio_clip(self.clip_cache) if spec.audio else None
+                streams[name] = {"video": str(ensure_video_clip(self.clip_cache, spec, cam.text)),
+                                 "audio": str(audio) if audio else None}
+            cameras.append({"name": cam.name, "streams": streams})
+        return {"host": self.host, "port": self._requested_port, "cameras": cameras}
+
+    def _wait_ready(self, timeout: float) -> int:
+        """Read the server's one stdout line; fail fast if it exits first."""
+        assert self._proc is not None and self._proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        fd = self._proc.stdout.fileno()
+        line = b""
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise FakeCamError(f"the RTSP server did not report ready in {timeout:g} s")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    code = self._proc.wait()
+                    raise FakeCamError(f"the RTSP server exited ({code}) before it was ready; "
+                                       "its stderr has the reason")
+                line += chunk
+        return int(json.loads(line)["port"])
+
+    def _request(self, op: str, cam: str, stream: str | None, **args: Any) -> Any:
+        if cam not in self.cameras:
+            raise FakeCamError(f"no camera {cam!r} (have {sorted(self.cameras)})")
+        if stream is not None:
+            self._check_stream(cam, stream)
+        reply = self._send({"op": op, "camera": cam, "stream": stream, **args})
+        if not reply.get("ok"):
+            raise FakeCamError(f"{op} {cam}/{stream or '*'}: {reply.get('error')}")
+        return reply.get("result")
+
+    def _send(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self._proc is None or self._workdir is None:
+            raise FakeCamError("not started")
+        if self._proc.poll() is not None:
+            raise FakeCamError(f"the RTSP server died (exit status {self._proc.returncode})")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(REQUEST_TIMEOUT_S)
+            sock.connect(str(self._workdir / "control.sock"))
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            with sock.makefile("rb") as replies:
+                line = replies.readline()
+        if not line:
+            raise FakeCamError(f"no reply to {request['op']}")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def _check_stream(self, cam: str, stream: str) -> None:
+        if stream not in STREAM_NAMES:
+            raise FakeCamError(f"stream must be one of {STREAM_NAMES}, not {stream!r}")
+        spec = self.cameras.get(cam)
+        if spec is None or stream not in spec.streams:
+            raise FakeCamError(f"camera {cam!r} has no {stream} stream")
+
+
+def _stop_process(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    for step in (_close_stdin, subprocess.Popen.terminate, subprocess.Popen.kill):
+        step(proc)
+        try:
+            proc.wait(timeout=grace_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def _close_stdin(proc: subprocess.Popen[bytes]) -> None:
+    if proc.stdin is not None:
+        proc.stdin.close()
+
