@@ -150,7 +150,8 @@ class StreamReader:
         except (av.error.FFmpegError, OSError, EOFError) as exc:
             idle = None if self._last_packet is None else time.monotonic() - self._last_packet
             self._status = replace(self._status, last_error=describe_stream_error(
-                exc, open_timeout_s=settings.open_timeout_s, idle_s=idle))
+                exc, open_timeout_s=settings.open_timeout_s,
+                stall_timeout_s=settings.stall_timeout_s, idle_s=idle))
         return self._session_video_packets > 0
 
     def _read(self, container: av.container.InputContainer) -> None:

@@ -13,12 +13,18 @@ import av
 
 
 def describe_stream_error(exc: BaseException, *, open_timeout_s: float,
-                          idle_s: float | None) -> str:
+                          stall_timeout_s: float, idle_s: float | None) -> str:
     """One sentence saying what went wrong with an RTSP stream and what to check.
 
     ``idle_s`` is how long the stream had been silent when it failed, or None if it
-    never opened (then a timeout means the camera did not answer at all)."""
-    text = str(exc)
+    never opened (then a timeout means the camera did not answer at all). A silence past
+    the stall limit is the cause whatever FFmpeg reports for it (its read timeout
+    surfaces as "Immediate exit requested" or as an I/O error, depending on where it
+    strikes). FFmpeg's own text is used without the URL, which may hold a password.
+    """
+    if idle_s is not None and idle_s >= stall_timeout_s:
+        return f"no video from the camera for {idle_s:.0f} s"
+    text = getattr(exc, "strerror", None) or str(exc)
     lowered = text.lower()
     if "401" in text or "unauthorized" in lowered:
         return "the camera refused the user name or password (401 Unauthorized)"
@@ -28,7 +34,7 @@ def describe_stream_error(exc: BaseException, *, open_timeout_s: float,
         return "the camera has no stream at this address (404 Not Found): check the path"
     if isinstance(exc, av.error.ExitError) or "immediate exit" in lowered:
         if idle_s is not None:
-            return f"no video from the camera for {idle_s:.0f} s"
+            return f"the connection was interrupted after {idle_s:.0f} s without video"
         return f"the camera did not answer within {open_timeout_s:g} s"
     code = getattr(exc, "errno", None)
     if code == errno.ECONNREFUSED or "connection refused" in lowered:
