@@ -130,7 +130,8 @@ class ConfigError(Exception):
         """A TOML syntax error, placed by line and column, quoting the line."""
         message = str(exc)
         match = _TOML_POSITION.search(message)
-        path, value = "", NO_VALUE
+        path = ""
+        value: object = NO_VALUE
         if match is not None:
             message = message[: match.start()]
             if match.group(2) is not None:

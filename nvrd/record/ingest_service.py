@@ -9,6 +9,7 @@ snapshot the API serves.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -140,7 +141,7 @@ class IngestService(Service):
             if key in self._plans:
                 continue
             reader = StreamReader(plan.label, plan.url, plan.settings,
-                                  on_status=lambda status, key=key: self._on_status(key, status))
+                                  on_status=functools.partial(self._on_status, key))
             self._plans[key] = plan
             self._readers[key] = reader
             self._status[key] = StreamStatus()

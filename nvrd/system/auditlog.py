@@ -111,7 +111,8 @@ class AuditLog(Service):
         self, *, limit: int = 100, type: str | None = None, since_us: int | None = None
     ) -> list[AuditRecord]:
         """Newest first. Blocking: call through ``asyncio.to_thread`` from the loop."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
         if type is not None:
             clauses.append("type = ?")
             params.append(type)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from nvrd.system.status import DaemonStatus
 
-STATUS_KEY = web.AppKey("daemon_status", Callable[[], DaemonStatus])
+STATUS_KEY: web.AppKey[Callable[[], DaemonStatus]] = web.AppKey("daemon_status")
 
 
 def setup(app: web.Application, status: Callable[[], DaemonStatus]) -> None:

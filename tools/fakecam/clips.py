@@ -87,8 +87,10 @@ def encode_video(stream: StreamSpec, label: str) -> tuple[ClipHeader, list[Packe
     if len(packets) != frames:
         raise RuntimeError(f"encoder returned {len(packets)} packets for {frames} frames")
     frame_ns = 10**9 // stream.fps
-    out = [Packet(_frame_ns(p.pts, stream.fps), frame_ns, bool(p.is_keyframe), bytes(p))
-           for p in sorted(packets, key=lambda p: p.pts)]
+    if any(p.pts is None for p in packets):
+        raise RuntimeError("the encoder returned a packet without a timestamp")
+    out = [Packet(_frame_ns(p.pts or 0, stream.fps), frame_ns, bool(p.is_keyframe), bytes(p))
+           for p in sorted(packets, key=lambda p: p.pts or 0)]
     _check_gop(out, stream.gop)
     header = ClipHeader(kind="video", codec=stream.codec,
                         duration_ns=_frame_ns(frames, stream.fps), width=stream.width,
@@ -126,6 +128,7 @@ def encode_audio() -> tuple[ClipHeader, list[Packet]]:
 
 def _video_encoder(stream: StreamSpec) -> av.VideoCodecContext:
     ctx = av.CodecContext.create(_ENCODERS[stream.codec], "w")
+    assert isinstance(ctx, av.VideoCodecContext)
     ctx.width, ctx.height, ctx.pix_fmt = stream.width, stream.height, "yuv420p"
     ctx.time_base = Fraction(1, stream.fps)
     ctx.framerate = Fraction(stream.fps)

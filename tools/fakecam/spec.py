@@ -72,13 +72,12 @@ def cameras_from_count(n: int, *, main: StreamSpec = DEFAULT_MAIN,
     """``cam1`` … ``camN`` with the same streams; ``codec``/``audio`` override both streams."""
     if n < 1:
         raise ValueError(f"need at least one camera, not {n}")
-    overrides: dict[str, object] = {}
-    if codec is not None:
-        overrides["codec"] = codec
-    if audio is not None:
-        overrides["audio"] = audio
-    main = replace(main, **overrides)
-    sub = replace(sub, **overrides) if sub else None
+    def override(stream: StreamSpec) -> StreamSpec:
+        return replace(stream, codec=stream.codec if codec is None else codec,
+                       audio=stream.audio if audio is None else audio)
+
+    main = override(main)
+    sub = override(sub) if sub else None
     return [CameraSpec(f"cam{i}", main, sub) for i in range(1, n + 1)]
 
 
