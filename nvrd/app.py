@@ -70,6 +70,7 @@ class Application:
         self._watchdog = HealthWatchdog(self._notifier, self.health_problems, self._lag_probe)
         self._loaded: LoadedConfig | None = None
         self._reload_error: str | None = None
+        self._reload_lock = asyncio.Lock()  # two quick SIGHUPs apply one after the other
         self._board: BoardProfile | None = None
         self._board_error: str | None = None
         self.audit: AuditLog | None = None
@@ -119,6 +120,10 @@ class Application:
     async def reload(self) -> bool:
         """Re-read the configuration file. A valid file is applied to every service; an
         invalid one is refused and the daemon keeps the configuration it runs on."""
+        async with self._reload_lock:
+            return await self._reload()
+
+    async def _reload(self) -> bool:
         self._notifier.reloading()
         try:
             # off the loop: loading may fsync a new last-good copy
