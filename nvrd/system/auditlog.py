@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nvrd.config import NvrConfig
 from nvrd.service import Health, Service
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,9 @@ class AuditLog(Service):
             return
         self._queue.put(None)
         await asyncio.to_thread(thread.join)
+
+    async def apply_config(self, config: NvrConfig) -> None:
+        self.max_rows = config.audit.max_rows  # read by the writer at its next batch
 
     def health(self) -> Health:
         if self._failure is not None:

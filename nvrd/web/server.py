@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from nvrd.config import NvrConfig
 from nvrd.service import Health, Service
 from nvrd.system.logs import ACCESS_LOGGER
 from nvrd.system.status import DaemonStatus
@@ -66,6 +67,17 @@ class WebService(Service):
             logger.warning("HTTPS is switched off in the configuration: passwords will cross "
                            "the network in clear text")
         logger.info("web server listening on %s:%d (%s)", self.host, self.port, scheme)
+
+    async def apply_config(self, config: NvrConfig) -> None:
+        """A new address or scheme takes effect at once: the server is restarted on it."""
+        wanted = (config.web.host, config.web.port, config.web.https)
+        if wanted == (self.host, self.port, self.https):
+            return
+        logger.info("web server moves to %s:%d (%s)", config.web.host, config.web.port,
+                    "https" if config.web.https else "http")
+        await self.stop()
+        self.host, self.port, self.https = wanted
+        await self.start()
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None

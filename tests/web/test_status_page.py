@@ -7,8 +7,10 @@ import ssl
 from pathlib import Path
 
 import aiohttp
+import pytest
 from cryptography import x509
 
+from nvrd.config import parse_config
 from nvrd.system.status import DaemonStatus
 from nvrd.web.server import WebService
 from tests.daemon_harness import free_port
@@ -66,5 +68,23 @@ async def test_an_unhealthy_daemon_answers_503(tmp_path: Path) -> None:
                 session.get(f"{web.url}api/v1/health") as response:
             assert response.status == 503
             assert (await response.json())["problems"] == ["ingest: ingest thread died: ch1-main"]
+    finally:
+        await web.stop()
+
+
+async def test_a_new_port_in_the_configuration_moves_the_server(tmp_path: Path) -> None:
+    old_port, new_port = free_port(), free_port()
+    web = WebService("127.0.0.1", old_port, https=False, tls_dir=tmp_path, status=_status)
+    await web.start()
+    try:
+        config = parse_config(f'[web]\nhost = "127.0.0.1"\nport = {new_port}\nhttps = false\n',
+                              "test")
+        await web.apply_config(config)
+        assert web.url == f"http://127.0.0.1:{new_port}/"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{web.url}api/v1/health") as response:
+                assert response.status == 200
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await session.get(f"http://127.0.0.1:{old_port}/api/v1/health")
     finally:
         await web.stop()
