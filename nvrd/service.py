@@ -9,16 +9,11 @@ each other's state.
 from __future__ import annotations
 
 import abc
-import asyncio
-import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from nvrd.config import NvrConfig
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +41,6 @@ class Service(abc.ABC):
 
     name: str = "service"
 
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-
     @abc.abstractmethod
     async def start(self) -> None: ...
 
@@ -60,24 +52,3 @@ class Service(abc.ABC):
 
     async def apply_config(self, config: NvrConfig) -> None:  # noqa: B027 - optional hook
         """Apply a new configuration; services without settings ignore it."""
-
-    def _create_task(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Spawn a task the service owns: a reference is kept until it ends (so it is not
-        garbage-collected) and ``_cancel_tasks`` ends them all on stop. A task that dies
-        with an exception is logged at once rather than when it is collected."""
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("%s: task %s failed", self.name, task.get_name(),
-                         exc_info=task.exception())
-
-    async def _cancel_tasks(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

@@ -110,7 +110,7 @@ class IngestService(Service):
         await self._apply(plan_streams(config))
 
     def health(self) -> Health:
-        dead = [label for label, reader in self._labelled_readers() if not reader.alive()]
+        dead = [reader.label for reader in self._readers.values() if not reader.alive()]
         if dead:
             return Health(False, "ingest thread died: " + ", ".join(sorted(dead)))
         return Health(True)
@@ -126,9 +126,6 @@ class IngestService(Service):
             }
             channels.append(ChannelStatus(camera.channel, camera.name, camera.enabled, streams))
         return channels
-
-    def _labelled_readers(self) -> list[tuple[str, StreamReader]]:
-        return [(reader.label, reader) for reader in self._readers.values()]
 
     async def _apply(self, plans: dict[tuple[int, str], StreamPlan]) -> None:
         """Stop readers whose plan vanished or changed, then start the new ones."""

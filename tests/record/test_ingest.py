@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from nvrd.record.ingest import IngestSettings, StreamReader, StreamStatus
 from tests.daemon_harness import free_port
@@ -41,19 +41,26 @@ class Watcher:
                 await asyncio.wait_for(self.changed.wait(), remaining)
 
 
+@contextlib.asynccontextmanager
+async def running(url: str) -> AsyncIterator[tuple[StreamReader, Watcher]]:
+    """A reader on ``url`` with a watcher of its reports, stopped on exit."""
+    watcher = Watcher()
+    reader = StreamReader("ch1-main", url, FAST, watcher)
+    reader.start()
+    try:
+        yield reader, watcher
+    finally:
+        await reader.stop()
+
+
 async def test_online_status_reports_codec_size_fps_and_bitrate(
         fakecams: StartFakeCams) -> None:
     cams = fakecams([CameraSpec("cam1", SMALL, None)])
-    watcher = Watcher()
-    reader = StreamReader("ch1-main", cams.url("cam1"), FAST, watcher)
-    reader.start()
-    try:
+    async with running(cams.url("cam1")) as (reader, watcher):
         status = await watcher.until(lambda s: s.online and s.bitrate_kbps is not None)
         assert (status.codec, status.width, status.height) == ("h264", 320, 240)
         assert status.fps is not None and 15 <= status.fps <= 35
         assert status.last_error is None
-    finally:
-        await reader.stop()
     assert not reader.alive()
     assert not watcher.reports[-1].online
 
@@ -61,10 +68,7 @@ async def test_online_status_reports_codec_size_fps_and_bitrate(
 async def test_a_stalled_stream_is_reconnected_and_comes_back(
         fakecams: StartFakeCams) -> None:
     cams = fakecams([CameraSpec("cam1", SMALL, None)])
-    watcher = Watcher()
-    reader = StreamReader("ch1-main", cams.url("cam1"), FAST, watcher)
-    reader.start()
-    try:
+    async with running(cams.url("cam1")) as (_, watcher):
         await watcher.until(lambda s: s.online)
         cams.stall("cam1", "main", seconds=10)
         offline = await watcher.until(lambda s: not s.online)
@@ -72,8 +76,6 @@ async def test_a_stalled_stream_is_reconnected_and_comes_back(
         assert offline.last_error.startswith("no video from the camera for")
         back = await watcher.until(lambda s: s.online and s.reconnects >= 1)
         assert back.last_error is None
-    finally:
-        await reader.stop()
 
 
 async def test_errors_are_explained_in_plain_words(fakecams: StartFakeCams) -> None:
@@ -83,12 +85,7 @@ async def test_errors_are_explained_in_plain_words(fakecams: StartFakeCams) -> N
         f"rtsp://127.0.0.1:{free_port()}/cam1/main": "connection refused",
     }
     for url, words in cases.items():
-        watcher = Watcher()
-        reader = StreamReader("ch9-main", url, FAST, watcher)
-        reader.start()
-        try:
+        async with running(url) as (_, watcher):
             status = await watcher.until(lambda s: s.last_error is not None)
             assert words in status.last_error, status.last_error
             assert not status.online and status.next_retry_s == FAST.backoff_initial_s
-        finally:
-            await reader.stop()
