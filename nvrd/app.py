@@ -1,8 +1,10 @@
 """The application: builds the services from the configuration, starts them in
 dependency order, stops them in reverse, reloads on SIGHUP, and tells systemd.
 
-Order (each needs only what comes before it): audit log → ingest → web. Later issues
-insert storage, recorder, events and hardware between them.
+Order (each needs only what comes before it): audit log → storage (volumes, writers) →
+recorder (what to record, where) → ingest (readers feeding the recorder) → web. Stopping
+runs in reverse, so readers close their segments before the writers drain and stop.
+Later issues insert events and hardware between them.
 
 Failure rules, so that a technician can always tell what is wrong:
 - A configuration file that does not validate never stops the daemon: it runs on the
@@ -30,7 +32,9 @@ from hal.board import BoardProfile, BoardProfileError, find_board_profile, load_
 from nvrd.config import ConfigError, ConfigStore, LoadedConfig, NvrConfig
 from nvrd.paths import DataDir
 from nvrd.record.ingest_service import IngestService
+from nvrd.record.recorder import RecorderService
 from nvrd.service import Service
+from nvrd.storage.service import StorageService
 from nvrd.system.auditlog import AuditLog
 from nvrd.system.logs import set_level
 from nvrd.system.sdnotify import SdNotifier
@@ -74,6 +78,8 @@ class Application:
         self._board: BoardProfile | None = None
         self._board_error: str | None = None
         self.audit: AuditLog | None = None
+        self.storage: StorageService | None = None
+        self.recorder: RecorderService | None = None
         self.ingest: IngestService | None = None
         self.web: WebService | None = None
 
@@ -177,6 +183,8 @@ class Application:
                 str(loaded.error) if loaded and loaded.error else None),
             problems=self.health_problems(),
             channels=self.ingest.snapshot() if self.ingest else [],
+            recording=self.recorder.snapshot() if self.recorder else [],
+            volumes=self.storage.snapshot() if self.storage else [],
         )
 
     # --- building blocks -----------------------------------------------------------
@@ -208,10 +216,13 @@ class Application:
 
     def _build_services(self, config: NvrConfig) -> list[Service]:
         self.audit = AuditLog(self._data.audit_db, config.audit.max_rows)
-        self.ingest = IngestService(config, self.audit)
+        self.storage = StorageService(config, self._data.root, self.audit)
+        self.recorder = RecorderService(config, self.storage, self.audit)
+        self.ingest = IngestService(config, self.audit, sinks=self.recorder.segmenter)
         self.web = WebService(config.web.host, config.web.port, config.web.https,
                               self._data.tls, self.status)
-        return [self.audit, self.ingest, *self._extra_services, self.web]
+        return [self.audit, self.storage, self.recorder, self.ingest,
+                *self._extra_services, self.web]
 
     async def _start_services(self, services: list[Service]) -> bool:
         for service in services:

@@ -1,4 +1,5 @@
-"""The ``nvrd`` command: ``nvrd run`` starts the daemon, ``nvrd check-config`` validates."""
+"""The ``nvrd`` command: ``nvrd run`` starts the daemon, ``nvrd check-config`` validates,
+``nvrd prepare-volume`` makes a directory a recording volume."""
 
 from __future__ import annotations
 
@@ -33,10 +34,31 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("file", type=Path)
 
+    prepare = commands.add_parser(
+        "prepare-volume", help="make a directory (on a mounted disk) a recording volume")
+    prepare.add_argument("path", type=Path)
+    prepare.add_argument("--label", default="", help="a name to recognise the disk by")
+
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.file)
+    if args.command == "prepare-volume":
+        return _prepare_volume(args.path, args.label)
     return _run(args)
+
+
+def _prepare_volume(path: Path, label: str) -> int:
+    from nvrd.storage.volume import VolumeError, prepare_volume
+
+    try:
+        identity = prepare_volume(path, label)
+    except VolumeError as exc:
+        print(f"nvrd: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path} is recording volume {identity.uuid}"
+          f"{f' ({identity.label})' if identity.label else ''}; list it under "
+          "[[storage.volumes]] to record there")
+    return 0
 
 
 def _check_config(path: Path) -> int:

@@ -36,6 +36,7 @@ CURRENT_SCHEMA_VERSION = 1
 
 MAX_CHANNELS = 256
 MAX_ALARM_PORTS = 256
+MAX_STORAGE_GROUPS = 16
 
 Transport = Literal["tcp", "udp"]
 
@@ -121,6 +122,10 @@ class CameraConfig(Section):
     """Recordings older than this are deleted; 0 = kept until space is needed."""
     quota_gb: Annotated[float, Field(gt=0)] | None = None
     """Most space this channel's recordings may take; none = no quota."""
+    record_sub: bool = True
+    """Record the sub stream too (cheap; it serves fast scrubbing and phone playback)."""
+    storage_group: Annotated[int, Field(ge=1, le=MAX_STORAGE_GROUPS)] = 1
+    """The group of volumes (``storage.volumes[].group``) this channel records on."""
 
 
 class RecordingConfig(Section):
@@ -165,8 +170,12 @@ class VolumeConfig(Section):
     """A directory recordings may be written to."""
 
     path: Annotated[str, Field(min_length=1, max_length=4096)]
-    """Absolute, or relative to the data directory."""
+    """Absolute, or relative to the data directory. Recorded into only once prepared
+    (``nvrd prepare-volume PATH`` writes its identity file)."""
     name: Name32 | None = None
+    """Defaults to the directory's name."""
+    group: Annotated[int, Field(ge=1, le=MAX_STORAGE_GROUPS)] = 1
+    """Channels record on the volumes of their ``storage_group``."""
 
 
 class StorageConfig(Section):
@@ -175,7 +184,9 @@ class StorageConfig(Section):
     full_policy: Literal["overwrite", "stop"] = "overwrite"
     """overwrite = delete the oldest unlocked recordings; stop = stop recording."""
     min_free_percent: Annotated[int, Field(ge=0, le=50)] = 5
-    """Free space kept on each volume."""
+    """Free space kept on each volume..."""
+    reserve_minutes: Annotated[int, Field(ge=0, le=1440)] = 60
+    """... or what the volume is written in this long at its current rate, if more."""
     volumes: tuple[VolumeConfig, ...] = ()
     """Recording directories; empty = the disks the board profile declares."""
 

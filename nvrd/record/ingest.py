@@ -6,6 +6,10 @@ or a stream without packets for ``stall_timeout`` ends the connection (PyAV's
 interrupt-callback timeouts), and reconnection backs off from ``backoff_initial`` to
 ``backoff_max``, starting over after a connection that delivered video.
 
+Packets go to the stream's ``PacketSink`` (the recorder's segmenter), called in the
+reader thread for every packet; the sink is looked up per packet, so the recorder can be
+attached, swapped or detached while the connection stays up.
+
 Threads: the reader thread owns the container and the counters. It hands a
 ``StreamStatus`` snapshot to the loop with ``call_soon_threadsafe`` on every state change
 and once a second while online; ``on_status`` therefore always runs on the loop.
@@ -22,9 +26,13 @@ from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Protocol
 
 import av
+import av.audio.stream
 import av.container
+import av.stream
+import av.video.stream
 
 from nvrd.record.rtsp_errors import describe_stream_error
 from nvrd.system.logs import redact_url
@@ -33,6 +41,17 @@ logger = logging.getLogger(__name__)
 
 # How often an online stream reports its counters to the loop (seconds).
 STATUS_INTERVAL_SECONDS = 1.0
+
+
+class PacketSink(Protocol):
+    """Receives a stream's packets in its reader thread (``StreamSegmenter``)."""
+
+    def on_session_start(self, video: av.video.stream.VideoStream,
+                         audio: av.audio.stream.AudioStream | None) -> None: ...
+
+    def on_packet(self, packet: av.Packet) -> None: ...
+
+    def on_session_end(self, reason: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +92,11 @@ class StreamReader:
         url: str,
         settings: IngestSettings,
         on_status: Callable[[StreamStatus], None],
+        sink: PacketSink | None = None,
     ) -> None:
         self.label = label
+        self.sink = sink
+        """Replaced from the loop; the reader thread re-reads it for every packet."""
         self.url = url
         self.settings = settings
         self._on_status = on_status
@@ -85,6 +107,7 @@ class StreamReader:
         self._lock = asyncio.Lock()
         self._last_packet: float | None = None  # monotonic time; reader thread only
         self._session_video_packets = 0
+        self._attached: PacketSink | None = None  # reader thread only
         self._log = logger.getChild(label)
 
     def start(self) -> None:
@@ -152,6 +175,8 @@ class StreamReader:
             self._status = replace(self._status, last_error=describe_stream_error(
                 exc, open_timeout_s=settings.open_timeout_s,
                 stall_timeout_s=settings.stall_timeout_s, idle_s=idle))
+        finally:
+            self._detach(self._status.last_error or "disconnected")
         return self._session_video_packets > 0
 
     def _read(self, container: av.container.InputContainer) -> None:
@@ -171,20 +196,53 @@ class StreamReader:
                        self._status.height,
                        f" + {self._status.audio_codec}" if audio is not None else "")
         self._publish()
-        streams = [video] if audio is None else [video, audio]
+        streams: list[av.stream.Stream] = [video] if audio is None else [video, audio]
+        self._demux(container, streams, video, audio, self._attach(video, audio))
+
+    def _attach(self, video: av.video.stream.VideoStream,
+                audio: av.audio.stream.AudioStream | None) -> PacketSink | None:
+        """Follow ``self.sink``: end the session on the old sink, start it on the new."""
+        wanted = self.sink
+        if wanted is not self._attached:
+            self._detach("recording detached")
+            if wanted is not None:
+                wanted.on_session_start(video, audio)
+            self._attached = wanted
+        return wanted
+
+    def _detach(self, reason: str) -> None:
+        sink, self._attached = self._attached, None
+        if sink is not None:
+            sink.on_session_end(reason)
+
+    def _demux(self, container: av.container.InputContainer, streams: list[av.stream.Stream],
+               video: av.video.stream.VideoStream, audio: av.audio.stream.AudioStream | None,
+               sink: PacketSink | None) -> None:
         window_video = window_bytes = 0
-        window_start = time.monotonic()
+        window_start = last_video = time.monotonic()
         measuring = False
+        stall_s = self.settings.stall_timeout_s
         for packet in container.demux(streams):
             if self._quit.is_set():
+                self._status = replace(self._status, last_error="stopping")
                 return
             if packet.size == 0:  # a demuxer flush packet: the stream ended
                 continue
             window_bytes += packet.size
             self._last_packet = now = time.monotonic()
-            if packet.stream is video:
+            if packet.stream.index == video.index:
                 self._session_video_packets += 1
                 window_video += 1
+                last_video = now
+            elif now - last_video > stall_s:
+                # the demuxer's timeout only sees packets; audio alone is not a camera
+                self._status = replace(self._status, last_error=(
+                    f"the camera sends audio but no video for {now - last_video:.0f} s"))
+                return
+            if self.sink is not sink:
+                sink = self._attach(video, audio)
+            if sink is not None:
+                sink.on_packet(packet)
             if now - window_start >= STATUS_INTERVAL_SECONDS:
                 elapsed = now - window_start
                 self._status = replace(self._status,

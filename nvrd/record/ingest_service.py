@@ -1,7 +1,8 @@
 """Keeps every enabled camera's streams connected and knows their status.
 
-Today it holds the connections and reports; the recording engine attaches to the same
-readers. Status changes that matter to a technician (a camera going offline, coming
+The recorder attaches to the same readers: each stream's packets go to the sink
+``sinks(channel, stream)`` returns (its segmenter), re-asked after every configuration
+change. Status changes that matter to a technician (a camera going offline, coming
 back) go to the log and the audit log; the once-a-second counters only update the
 snapshot the API serves.
 """
@@ -11,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from nvrd.config import NvrConfig
-from nvrd.record.ingest import IngestSettings, StreamReader, StreamStatus
+from nvrd.record.ingest import IngestSettings, PacketSink, StreamReader, StreamStatus
 from nvrd.service import Health, Service
 from nvrd.system.auditlog import AuditLog
 
@@ -91,10 +93,12 @@ def _secret(value: object) -> str:
 class IngestService(Service):
     name = "ingest"
 
-    def __init__(self, config: NvrConfig, audit: AuditLog) -> None:
+    def __init__(self, config: NvrConfig, audit: AuditLog,
+                 sinks: Callable[[int, str], PacketSink | None] | None = None) -> None:
         super().__init__()
         self._config = config
         self._audit = audit
+        self._sinks = sinks or (lambda channel, stream: None)
         self._readers: dict[tuple[int, str], StreamReader] = {}
         self._plans: dict[tuple[int, str], StreamPlan] = {}
         self._status: dict[tuple[int, str], StreamStatus] = {}
@@ -138,11 +142,14 @@ class IngestService(Service):
             if key in self._plans:
                 continue
             reader = StreamReader(plan.label, plan.url, plan.settings,
-                                  on_status=functools.partial(self._on_status, key))
+                                  on_status=functools.partial(self._on_status, key),
+                                  sink=self._sinks(*key))
             self._plans[key] = plan
             self._readers[key] = reader
             self._status[key] = StreamStatus()
             reader.start()
+        for key, reader in self._readers.items():
+            reader.sink = self._sinks(*key)
 
     def _on_status(self, key: tuple[int, str], status: StreamStatus) -> None:
         """Loop-only: a reader's new snapshot."""

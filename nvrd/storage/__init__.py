@@ -1,0 +1,1 @@
+"""Recording volumes: identity, catalog, crash recovery, retention and the writers."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nvrd.record.ingest_service import ChannelStatus
+from nvrd.record.recorder import ChannelRecording
+from nvrd.storage.service import VolumeStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,17 @@ class DaemonStatus:
     problems: list[str] = field(default_factory=list)
     """Why the daemon is unhealthy; empty when healthy."""
     channels: list[ChannelStatus] = field(default_factory=list)
+    recording: list[ChannelRecording] = field(default_factory=list)
+    volumes: list[VolumeStatus] = field(default_factory=list)
+
+    @property
+    def streams_recording(self) -> int:
+        return sum(1 for channel in self.recording for stream in channel.streams.values()
+                   if stream.recording)
+
+    @property
+    def volumes_writable(self) -> int:
+        return sum(1 for volume in self.volumes if volume.state == "ready")
 
     @property
     def cameras_online(self) -> int:
@@ -31,7 +44,9 @@ class DaemonStatus:
 
     def summary(self) -> str:
         """One line for systemd's STATUS= and the console banner."""
-        text = f"{self.cameras_online}/{self.cameras_enabled} cameras online"
+        text = (f"{self.cameras_online}/{self.cameras_enabled} cameras online, "
+                f"{self.streams_recording} streams recording, "
+                f"{self.volumes_writable}/{len(self.volumes)} volumes writable")
         if self.config_error:
             text += "; configuration file rejected (see the log)"
         if self.problems:

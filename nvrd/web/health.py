@@ -43,5 +43,19 @@ async def get_health(request: web.Request) -> web.Response:
             }
             for channel in status.channels
         ],
+        "recording": [
+            {
+                "channel": channel.channel,
+                "mode": channel.mode,
+                "types": channel.types,
+                "events": list(channel.events),
+                "streams": {name: asdict(stream) for name, stream in channel.streams.items()},
+            }
+            for channel in status.recording
+        ],
+        "volumes": [
+            {key: value for key, value in asdict(volume).items() if key != "path"}
+            for volume in status.volumes
+        ],
     }
     return web.json_response(body, status=200 if not status.problems else 503)
