@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint bench-setup
 setup:
 	@scripts/setup
 
@@ -17,3 +17,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# Benchmarks (tools/bench/*, see their --help) need ffmpeg as the reference recorder.
+bench-setup:
+	@scripts/setup --bench

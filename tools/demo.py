@@ -1,7 +1,8 @@
 """``make demo``: the daemon on the simulated board with four virtual cameras.
 
-Everything lives under ``var/demo`` (the data directory) and ``var/clips`` (the encoded
-test clips, made once). The cameras are served by tools/fakecam on a real RTSP server;
+Everything lives under ``var/demo`` (the data directory, with the recording volume in
+``var/demo/volumes/disk1``, prepared at first run) and ``var/clips`` (the encoded test
+clips, made once). The cameras are served by tools/fakecam on a real RTSP server;
 the daemon is started exactly as systemd would start it, as a separate process.
 """
 
@@ -23,17 +24,21 @@ import tomli_w
 
 from nvrd.config import dump_config, parse_config
 from nvrd.config.atomic import atomic_write_bytes
+from nvrd.storage.volume import IDENTITY_FILE, prepare_volume
 from tools.fakecam.control import FakeCamServer, cameras_from_count
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_SECONDS = 60.0
+DEMO_VOLUME = "volumes/disk1"
 
 
 def demo_config(shipped: Path, camera_urls: list[tuple[str, str]], web_port: int) -> str:
-    """The factory configuration plus one channel per virtual camera."""
+    """The factory configuration plus one channel per virtual camera, recording
+    continuously onto the demo volume."""
     raw = tomllib.loads(shipped.read_text())
     raw.setdefault("web", {})["port"] = web_port
     raw.setdefault("system", {})["board"] = "sim"
+    raw.setdefault("storage", {})["volumes"] = [{"path": DEMO_VOLUME, "name": "disk1"}]
     raw["cameras"] = [
         {"channel": n, "name": f"Demo camera {n}", "main": {"url": main}, "sub": {"url": sub}}
         for n, (main, sub) in enumerate(camera_urls, start=1)
@@ -53,13 +58,16 @@ def wait_for_health(url: str, process: subprocess.Popen[bytes], timeout: float) 
         try:
             with urllib.request.urlopen(url, context=context, timeout=2) as response:
                 health = json.load(response)
-            if health["cameras_online"] == health["cameras_enabled"]:
+            recording = sum(stream["recording"] for channel in health["recording"]
+                            for stream in channel["streams"].values())
+            if (health["cameras_online"] == health["cameras_enabled"]
+                    and recording == sum(len(c["streams"]) for c in health["recording"])):
                 return health
         except (OSError, ValueError) as exc:
             last_error = exc
         time.sleep(0.5)
-    raise SystemExit(f"demo: the daemon did not report its cameras online in {timeout:g} s "
-                     f"({last_error})")
+    raise SystemExit(f"demo: the daemon did not report its cameras online and recording in "
+                     f"{timeout:g} s ({last_error})")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -78,6 +86,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     data_dir: Path = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
+    volume = data_dir / DEMO_VOLUME
+    if not (volume / IDENTITY_FILE).exists():
+        # on a real box this is "prepare disk" (nvrd prepare-volume), an explicit step
+        prepare_volume(volume, "demo disk")
     with FakeCamServer(cameras_from_count(args.cameras), port=args.rtsp_port,
                        clip_cache=ROOT / "var" / "clips") as cameras:
         urls = [(cameras.url(f"cam{n}", "main"), cameras.url(f"cam{n}", "sub"))
@@ -90,11 +102,13 @@ def main() -> int:
         try:
             health_url = f"https://127.0.0.1:{args.web_port}/api/v1/health"
             health = wait_for_health(health_url, daemon, STARTUP_TIMEOUT_SECONDS)
-            print(f"\nnvrd demo is running: {health['cameras_online']} cameras online\n"
+            print(f"\nnvrd demo is running: {health['cameras_online']} cameras online and "
+                  "recording\n"
                   f"  web page : https://127.0.0.1:{args.web_port}/  (self-signed certificate)\n"
                   f"  health   : curl -k {health_url}\n"
                   f"  cameras  : {', '.join(main for main, _ in urls)}\n"
                   f"  data     : {data_dir}\n"
+                  f"  footage  : {volume}/rec (catalog: {volume}/catalog.sqlite3)\n"
                   "Ctrl-C stops it.\n", flush=True)
             daemon.wait()
         except KeyboardInterrupt:

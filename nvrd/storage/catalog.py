@@ -450,14 +450,21 @@ class Catalog:
         ``before_us``, only those that ended by then (expiry by age)."""
         where = ["state = 'closed'", "locked = 0"]
         params: dict[str, object] = {"limit": limit}
-        if channel is not None:
-            where.append("channel = :channel")
-            params["channel"] = channel
         if before_us is not None:
             where.append("end_us <= :before")
             params["before"] = before_us
-        return self._select(" AND ".join(where), params,
-                            "ORDER BY start_us, id LIMIT :limit")
+        tail = "ORDER BY start_us, id LIMIT :limit"
+        if channel is None:
+            return self._select(" AND ".join(where), params, tail)
+        # One query per stream walks (channel, stream, start_us) in order; a single
+        # query on the channel would sort all of its rows (40 ms at 44 000 rows).
+        where.append("channel = :channel AND stream = :stream")
+        found: list[SegmentRow] = []
+        for stream in STREAMS:
+            found += self._select(" AND ".join(where),
+                                  {**params, "channel": channel, "stream": stream}, tail)
+        found.sort(key=lambda row: (row.start_us, row.id))
+        return found[:limit]
 
     def bytes_by_channel(self) -> dict[int, int]:
         return {channel: size for channel, size in self._db.execute(
@@ -538,6 +545,16 @@ class CatalogReader:
             _COLUMNS, f"channel = :channel AND stream = :stream AND start_us > :t - "
                       f"{_MAX_DURATION} AND start_us <= :t AND end_us > :t",
             {"channel": channel, "stream": stream, "t": instant_us}, "ORDER BY start_us, id")]
+
+    def intervals(self, channel: int, stream: str, start_us: int, end_us: int,
+                  type_mask: int = ALL) -> list[Interval]:
+        """What :meth:`segments` finds, as bare intervals for timelines: about ten times
+        cheaper, since the seek indexes are neither read nor decoded."""
+        return [Interval(*r) for r in self._query(
+            "start_us, end_us, types", f"channel = :channel AND stream = :stream AND "
+                                       f"{_OVERLAPS} AND types & :mask != 0",
+            {"channel": channel, "stream": stream, "start": start_us, "end": end_us,
+             "mask": type_mask}, "ORDER BY start_us, id")]
 
     def has_recording(self, channel: int, stream: str, start_us: int, end_us: int,
                       type_mask: int = ALL) -> bool:

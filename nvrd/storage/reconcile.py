@@ -16,6 +16,8 @@ Run by the volume's writer thread before it accepts writes. The files are the tr
    without a file are dropped. Files whose names are not segment names are left alone.
 
 Nothing here changes when run again: the second run reports that the catalog matches.
+I/O errors propagate (``OSError``): a disk that cannot be read now is failing, and its
+writer must not start recording on it.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from typing import TypeVar
 from nvrd.config import NvrConfig
 from nvrd.config.schema import VolumeConfig
 from nvrd.service import Health, Service
+from nvrd.storage.catalog import ALL as ALL_TYPES
 from nvrd.storage.catalog import Catalog, CatalogReader, Interval, SegmentRow
 from nvrd.storage.retention import RetentionPolicy, quota_victims
 from nvrd.storage.timeline import days_with_recordings, merge_intervals
@@ -214,19 +215,20 @@ class StorageService(Service):
         return {v.name: v.writer for v in self._volumes.values() if v.writer is not None}
 
     async def intervals(self, channel: int, stream: str, start_us: int, end_us: int,
-                        type_mask: int | None = None) -> list[Interval]:
-        """Recorded intervals of a stream in a range, merged across volumes."""
-        rows = await self.segments(channel, stream, start_us, end_us, type_mask)
+                        type_mask: int = ALL_TYPES) -> list[Interval]:
+        """Recorded intervals of a stream within a range (clipped to it), merged across
+        volumes; what is not covered is a gap."""
+        found = await self._each_reader(
+            lambda reader: reader.intervals(channel, stream, start_us, end_us, type_mask))
+        merged = merge_intervals(i for _, intervals in found for i in intervals)
         return [Interval(max(i.start_us, start_us), min(i.end_us, end_us), i.types)
-                for i in merge_intervals(row for _, row in rows)]
+                for i in merged]
 
     async def segments(self, channel: int, stream: str, start_us: int, end_us: int,
-                       type_mask: int | None = None) -> list[tuple[str, SegmentRow]]:
-        def query(reader: CatalogReader) -> list[SegmentRow]:
-            if type_mask is None:
-                return reader.segments(channel, stream, start_us, end_us)
-            return reader.segments(channel, stream, start_us, end_us, type_mask)
-        found = await self._each_reader(query)
+                       type_mask: int = ALL_TYPES) -> list[tuple[str, SegmentRow]]:
+        """The segments overlapping a range on every volume, oldest first."""
+        found = await self._each_reader(
+            lambda reader: reader.segments(channel, stream, start_us, end_us, type_mask))
         rows = [(name, row) for name, result in found for row in result]
         rows.sort(key=lambda item: (item[1].start_us, item[1].id))
         return rows

@@ -13,6 +13,7 @@ from nvrd.storage.catalog import (
     Catalog,
     CatalogError,
     CatalogReader,
+    Interval,
     NewSegment,
     SegmentRow,
 )
@@ -180,6 +181,12 @@ def test_type_masks(catalog: Catalog, reader: CatalogReader) -> None:
     assert not reader.has_recording(1, "main", T0, T0 + 150 * S, RecordType.ALARM)
     assert not reader.has_recording(1, "sub", *day)
     assert not reader.has_recording(1, "main", T0 + 120 * S, T0 + 200 * S)
+    assert reader.intervals(1, "main", T0 + 100 * S, T0 + 300 * S) == [
+        Interval(T0 + 60 * S, T0 + 120 * S, RecordType.MOTION | RecordType.GENERAL),
+        Interval(T0 + 200 * S, T0 + 260 * S, RecordType.ALARM)]
+    assert reader.intervals(1, "main", *day, RecordType.GENERAL) == [
+        Interval(row.start_us, row.end_us, row.types)
+        for row in reader.segments(1, "main", *day, RecordType.GENERAL)]
 
 
 def test_queue_deletions_skips_locked_and_open_segments(catalog: Catalog) -> None:
@@ -233,11 +240,13 @@ def test_oldest_unlocked_for_retention(catalog: Catalog) -> None:
     b = add(catalog, 1, 30, 90)
     c = add(catalog, 1, 90, 150)
     d = add(catalog, 2, 60, 120)
+    e = add(catalog, 1, 60, 120, stream="sub")
     catalog.insert_open(new(1, T0 + 150 * S))
     catalog.set_locked(2, "main", T0 + 60 * S, T0 + 61 * S, True)
-    assert [row.id for row in catalog.oldest_unlocked(10)] == [a, b, c]
+    assert [row.id for row in catalog.oldest_unlocked(10)] == [a, b, e, c]
     assert [row.id for row in catalog.oldest_unlocked(2)] == [a, b]
-    assert [row.id for row in catalog.oldest_unlocked(10, channel=1)] == [b, c]
+    assert [row.id for row in catalog.oldest_unlocked(10, channel=1)] == [b, e, c]
+    assert [row.id for row in catalog.oldest_unlocked(2, channel=1)] == [b, e]
     assert [row.id for row in catalog.oldest_unlocked(10, before_us=T0 + 90 * S)] == [a, b]
     assert [row.id for row in catalog.oldest_unlocked(
         10, channel=2, before_us=T0 + 200 * S)] == [a]
