@@ -110,6 +110,14 @@ class StreamReader:
         self._attached: PacketSink | None = None  # reader thread only
         self._log = logger.getChild(label)
 
+    @property
+    def _read_timeout_s(self) -> float:
+        """PyAV's read timeout, half the stall limit: when it first expires FFmpeg hands
+        out the frame its parser still held (measured: a silent stream yields one packet
+        after the timeout, then fails after the second), so a stall is detected at
+        ``stall_timeout_s`` while shorter pauses survive."""
+        return self.settings.stall_timeout_s / 2
+
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name=f"ingest-{self.label}", daemon=True)
@@ -165,7 +173,7 @@ class StreamReader:
             container = av.open(
                 self.url,
                 options={"rtsp_transport": settings.transport},
-                timeout=(settings.open_timeout_s, settings.stall_timeout_s),
+                timeout=(settings.open_timeout_s, self._read_timeout_s),
             )
             self._last_packet = time.monotonic()
             with closing(container):
@@ -222,6 +230,7 @@ class StreamReader:
         window_start = last_video = time.monotonic()
         measuring = False
         stall_s = self.settings.stall_timeout_s
+        held_after_s = self._read_timeout_s
         for packet in container.demux(streams):
             if self._quit.is_set():
                 self._status = replace(self._status, last_error="stopping")
@@ -229,7 +238,11 @@ class StreamReader:
             if packet.size == 0:  # a demuxer flush packet: the stream ended
                 continue
             window_bytes += packet.size
-            self._last_packet = now = time.monotonic()
+            now = time.monotonic()
+            if self._last_packet is None or now - self._last_packet < 0.9 * held_after_s:
+                # a packet after a full read timeout is the parser's held frame, not the
+                # stream coming back: the silence goes on (see _read_timeout_s)
+                self._last_packet = now
             if packet.stream.index == video.index:
                 self._session_video_packets += 1
                 window_video += 1
