@@ -102,7 +102,9 @@ class _Volume:
 
     @property
     def readable(self) -> bool:
-        return self.writer is not None and self.writer.state != WriterState.FAILED
+        """Its catalog can be queried: opened and reconciled, not failed."""
+        return self.writer is not None and self.writer.state in (WriterState.READY,
+                                                                 WriterState.FULL)
 
 
 class StorageService(Service):

@@ -284,14 +284,23 @@ class VolumeWriter:
         assert catalog is not None
         try:
             name, path, fd = self._create(message.name)
+        except OSError as exc:
+            self._refused.add(message.key)
+            self._io_error(exc, f"cannot create a segment in {self.root}")
+            return
+        try:
             started = time.monotonic()
-            _write_all(fd, message.init)
+            self._write_retrying(fd, message.init, path)
             os.fsync(fd)
             fsync_directory(path.parent)
             self._slow("creating", path, time.monotonic() - started)
         except OSError as exc:
+            # no row points at it yet: remove the partial file and give up the segment
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                path.unlink()
             self._refused.add(message.key)
-            self._io_error(exc, f"cannot create a segment in {self.root}")
+            self._io_error(exc, f"cannot write {path}")
             return
         row_id = catalog.insert_open(NewSegment(
             channel=name.channel, stream=name.stream, run_start_us=message.run_start_us,
@@ -322,7 +331,7 @@ class VolumeWriter:
             return  # refused at open, or the volume failed under it
         started = time.monotonic()
         try:
-            _write_all(file.fd, message.data)
+            self._write_retrying(file.fd, message.data, file.path, file.size)
         except OSError as exc:
             self._io_error(exc, f"cannot write {file.path}", file)
             return
@@ -336,28 +345,47 @@ class VolumeWriter:
         self._written += len(message.data)
         self._latencies.append((time.monotonic_ns() - message.enqueued_ns) / 1e6)
 
+    def _write_retrying(self, fd: int, data: bytes, path: Path, size: int = 0) -> None:
+        """Write ``data`` at the end of a file of ``size`` bytes. A full disk under the
+        overwrite policy gets one chance: cut the partial write off, free space by
+        overwriting, write again — so the floor being too small loses nothing."""
+        try:
+            _write_all(fd, data)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or self.policy.full_policy != "overwrite":
+                raise
+            os.ftruncate(fd, size)
+            os.lseek(fd, size, os.SEEK_SET)
+            self._log.warning("the disk is full while writing %s: overwriting now",
+                              path.name)
+            info = space(self.root)
+            self._overwrite(info.free_bytes,
+                            max(self._minimum_floor(info.total_bytes), len(data) * 4))
+            if self.state != WriterState.READY:
+                raise  # nothing could be freed: the volume is full now
+            _write_all(fd, data)
+
     def _close(self, key: int, end_us: int | None, reason: str) -> None:
         self._refused.discard(key)
         file = self._files.pop(key, None)
         if file is None:
             return
+        failure: OSError | None = None
         try:
             started = time.monotonic()
             os.fsync(file.fd)
             self._slow("syncing", file.path, time.monotonic() - started)
         except OSError as exc:
-            self._files[key] = file
-            self._io_error(exc, f"cannot sync {file.path}", file)
-            return
+            failure = exc  # the row still describes what was written; reconcile checks
         finally:
-            if key not in self._files:
-                os.close(file.fd)
+            os.close(file.fd)
         catalog = self._catalog
         assert catalog is not None
-        catalog.close_segment(file.row_id, max(end_us or file.end_us, file.end_us)
-                              if end_us is None else end_us,
+        catalog.close_segment(file.row_id, file.end_us if end_us is None else end_us,
                               file.size, file.types, file.seek, reason)
         self._next["space"] = 0.0  # a segment finished: look at the free space now
+        if failure is not None:
+            self._io_error(failure, f"cannot sync {file.path}")
 
     # --- periodic work -------------------------------------------------------------------
 
@@ -405,7 +433,8 @@ class VolumeWriter:
     def _enforce_space(self) -> None:
         self._rate_samples.append((time.monotonic(), self._written))
         info = space(self.root)
-        floor = free_space_floor(info.total_bytes, self.policy, self._rate())
+        floor = max(free_space_floor(info.total_bytes, self.policy, self._rate()),
+                    self._minimum_floor(info.total_bytes))
         self._space = (info.total_bytes, info.free_bytes, floor)
         if info.free_bytes >= floor:
             if self.state == WriterState.FULL:
@@ -420,6 +449,12 @@ class VolumeWriter:
             return
         self._overwrite(info.free_bytes, floor)
 
+    def _minimum_floor(self, total_bytes: int) -> int:
+        """Whatever the settings say (0 % and 0 minutes are allowed), keep room for what
+        arrives before the next space check, plus 1 MiB: a floor of 0 would let the disk
+        fill under the writer and flip between full and writable."""
+        return int(min(total_bytes / 2, (1 << 20) + SPACE_CHECK_INTERVAL_S * self._rate()))
+
     def _overwrite(self, free: int, floor: int) -> None:
         catalog = self._catalog
         assert catalog is not None
@@ -431,9 +466,11 @@ class VolumeWriter:
             victims.append(row)
             free += row.bytes
         if not victims:
-            self._full(f"volume {self._name} is full and holds only locked recordings: "
-                       "recording stopped here until recordings are unlocked or space "
-                       "is freed")
+            what = ("holds only locked recordings" if catalog.total_bytes()
+                    else "holds no recordings to overwrite (other files fill it)")
+            self._full(f"volume {self._name} is full ({free >> 20} MiB free, keeping "
+                       f"{floor >> 20} MiB) and {what}: recording stopped here until "
+                       "space is freed")
             return
         self._delete([row.id for row in victims],
                      f"overwrite: free space below the floor of {floor >> 20} MiB")
@@ -484,7 +521,6 @@ class VolumeWriter:
             if file is not None:
                 self._truncate(file)
             self._full(f"{doing}: the disk is full")
-            self._close_all("disk full")
             return
         self._fail(f"{doing}: {exc.strerror or exc}")
 
