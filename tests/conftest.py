@@ -37,7 +37,7 @@ def fakecam_clips(request: pytest.FixtureRequest,
                   tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The encoded-clip cache. In pytest's cache directory when there is one, so clips are
     encoded once per spec, not once per run; file names carry the encoding parameters."""
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
     if cache is not None:
         return Path(cache.mkdir("fakecam-clips"))
     return tmp_path_factory.mktemp("fakecam-clips")

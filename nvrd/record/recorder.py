@@ -264,17 +264,12 @@ class RecorderService(Service):
                 self._evaluate(channel)
 
     def _notice(self, channel: int, stream: str, kind: str, message: str) -> None:
-        """From a reader thread: hand a segmenter's notice to the loop for the audit log."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            loop.call_soon_threadsafe(
-                self._audit.record, "record", f"channel {channel} {stream}: {kind}",
-            )
-        except RuntimeError:
-            return
-        logger.debug("channel %d %s: %s: %s", channel, stream, kind, message)
+        """From a reader thread: a segmenter's run was cut for a reason a technician may
+        need later (clock step, timestamp jump, disk too slow). The audit log takes
+        records from any thread."""
+        result = "failed" if kind == "cannot-keep-up" else "ok"
+        self._audit.record("record", f"channel {channel} {stream}: {kind}", result=result,
+                           details=message)
 
 
 def _describe(flags: RecordType) -> str:

@@ -56,6 +56,7 @@ MIN_LATENCY_US = -500_000
 PRERECORD_MAX_BYTES = 48 << 20
 """Pre-record RAM per stream, whatever the GOP and bitrate (30 s at 12 Mbit/s)."""
 
+CANNOT_KEEP_UP = "volume cannot keep up"
 _segment_keys = itertools.count(1)
 
 
@@ -108,6 +109,10 @@ class _Session:
     audio: av.audio.stream.AudioStream | None
     video_clock: TrackClock
     audio_clock: TrackClock | None
+    frame_ticks: int
+    """One frame in the video time base (from the nominal rate), to date a keyframe that
+    arrived without a timestamp."""
+    held_keyframe: av.Packet | None = None
 
 
 @dataclass(slots=True)
@@ -151,6 +156,9 @@ class StreamSegmenter:
         self._run: _Run | None = None
         self._segment: _Segment | None = None
         self._cut_for_new_run: str | None = None
+        self._recording_since_us: int | None = None
+        """Start of the first segment of the current recording (the catalog's
+        ``run_start_us``): kept across cuts that leave no break, reset by any break."""
         self._counts = dict.fromkeys(
             ("segments", "bytes_written", "packets_recorded", "packets_dropped",
              "packets_lost", "discontinuities", "clock_steps", "cannot_keep_up"), 0)
@@ -177,9 +185,12 @@ class StreamSegmenter:
                               audio.codec_context.name)
             audio = None
         assert video.time_base is not None
+        rate = video.average_rate or video.guessed_rate
+        frame_ticks = max(1, round(1 / (rate * video.time_base))) if rate else 1
         self._session = _Session(
             video, audio, TrackClock(video.time_base),
-            TrackClock(audio.time_base) if audio is not None and audio.time_base else None)
+            TrackClock(audio.time_base) if audio is not None and audio.time_base else None,
+            frame_ticks)
 
     def on_session_end(self, reason: str) -> None:
         """The connection ended (or the reader is stopping): close what is open."""
@@ -191,6 +202,22 @@ class StreamSegmenter:
         if session is None:
             return
         video = packet.stream.index == session.video.index
+        if video and session.video_clock.last_dts_us is None:
+            # FFmpeg's RTSP demuxer hands out a connection's first keyframe before it can
+            # time it (no RTCP yet); dropping it would lose the whole first GOP of every
+            # connection. Keep it and date it one frame before the next video packet.
+            if packet.dts is None and packet.is_keyframe:
+                session.held_keyframe = packet
+                return
+            held, session.held_keyframe = session.held_keyframe, None
+            if held is not None and packet.dts is not None:
+                held.dts = packet.dts - session.frame_ticks
+                held.pts = held.dts + ((packet.pts - packet.dts)
+                                       if packet.pts is not None else 0)
+                self._process(held, session, True)
+        self._process(packet, session, video)
+
+    def _process(self, packet: av.Packet, session: _Session, video: bool) -> None:
         clock = session.video_clock if video else session.audio_clock
         if clock is None:
             return  # audio we cannot store
@@ -236,7 +263,8 @@ class StreamSegmenter:
             self._mux(item)
             return
         self._ring.window_us = self.settings.pre_record_us
-        self._ring.push(item, hold=not run.settled)
+        # a run that is settling, or about to be recorded from its start, keeps it all
+        self._ring.push(item, hold=not run.settled or self._wanted())
         if run.settled and self._wanted():
             self._open_from_ring()
 
@@ -261,17 +289,25 @@ class StreamSegmenter:
             self._cut_for_new_run = None
             self._log.info("%s: new run", new_run)
             self._close(run.anchor_us + item.media_us, new_run)
-            self._ring.clear()
-            self._run = _Run(anchor_us=wall_us, base_dts_us=run.base_dts_us + item.media_us)
-            item.media_us = 0
+            self._new_run_at(item, wall_us)
             return
         if segment is None:
             return
         reason = self._cut_reason(segment, item)
         if reason is not None:
-            self._close(run.anchor_us + item.media_us, reason)
-            if self._wanted():
+            continues = self._wanted()
+            if not self._close(run.anchor_us + item.media_us, reason, continues=continues):
+                self._new_run_at(item, wall_us)  # the writer fell behind: a break
+            elif continues:
                 self._open(item.media_us)
+
+    def _new_run_at(self, item: BufferedPacket, wall_us: int) -> None:
+        """Start a new run on keyframe ``item`` (anchored anew, settling again)."""
+        run = self._run
+        assert run is not None
+        self._ring.clear()
+        self._run = _Run(anchor_us=wall_us, base_dts_us=run.base_dts_us + item.media_us)
+        item.media_us = 0
 
     def _cut_reason(self, segment: _Segment, item: BufferedPacket) -> str | None:
         settings = self.settings
@@ -307,6 +343,8 @@ class StreamSegmenter:
         session, run, target = self._session, self._run, self.target
         assert session is not None and run is not None and target is not None
         start_us = run.anchor_us + start_media_us
+        if self._recording_since_us is None:
+            self._recording_since_us = start_us
         settings = self.settings
         segment_us = settings.segment_us
         earliest = start_us + segment_us // 2
@@ -315,7 +353,8 @@ class StreamSegmenter:
             key=next(_segment_keys),
             muxer=SegmentMuxer(session.video, session.audio, run.base_dts_us + start_media_us),
             target=target, types=int(self.flags), generation=settings.generation,
-            run_start_us=run.anchor_us, start_media_us=start_media_us, start_us=start_us,
+            run_start_us=self._recording_since_us, start_media_us=start_media_us,
+            start_us=start_us,
             rotate_at_us=settings.rotate_offset_us + periods * segment_us, end_us=start_us)
 
     def _mux(self, item: BufferedPacket) -> None:
@@ -327,28 +366,29 @@ class StreamSegmenter:
             self._log.warning("the muxer refused a packet (%s): closing the segment", exc)
             self._abandon(f"muxer error: {exc}")
             return
-        self._counts["packets_recorded"] += 1
-        if (not segment.announced and segment.muxer.init is not None
-                and not self._announce(segment)):
-            return
-        self._send(segment, fragments)
+        if not segment.announced and segment.muxer.init is not None:
+            segment.announced = self._announce(segment)
+            if not segment.announced:
+                self._cannot_keep_up(segment, fragments)
+                return
+        if not self._send(segment, fragments):
+            self._cannot_keep_up(segment)
 
     def _announce(self, segment: _Segment) -> bool:
         session = self._session
         assert session is not None and segment.muxer.init is not None
         context = session.video.codec_context
-        segment.announced = segment.target.submit(OpenSegment(
+        return segment.target.submit(OpenSegment(
             key=segment.key,
             name=SegmentName(self.channel, self.stream, segment.start_us),
             run_start_us=segment.run_start_us, types=segment.types, codec=context.name,
             width=context.width or None, height=context.height or None,
             init=segment.muxer.init))
-        if not segment.announced:
-            self._cannot_keep_up(segment)
-        return segment.announced
 
     def _send(self, segment: _Segment, fragments: list[Fragment]) -> bool:
-        for fragment in fragments:
+        """Queue ``fragments``; False (and the rest counted lost) when the writer refuses.
+        Packets count as recorded only once their fragment is accepted."""
+        for index, fragment in enumerate(fragments):
             if fragment.end_us >= 0:
                 segment.end_us = segment.start_us + fragment.end_us
             seek = ((fragment.start_us, fragment.info.offset) if fragment.keyframe else None)
@@ -356,27 +396,42 @@ class StreamSegmenter:
                 segment.key, fragment.data, segment.end_us, seek,
                 enqueued_ns=self._clock.mono_us() * 1000))
             if not accepted:
-                self._cannot_keep_up(segment)
+                self._count_lost(fragments[index:])
                 return False
             self._counts["bytes_written"] += len(fragment.data)
+            self._counts["packets_recorded"] += _samples(fragment)
         return True
 
-    def _close(self, end_us: int | None, reason: str) -> None:
-        """Finish the open segment, if any. ``end_us``: where the next one starts."""
+    def _close(self, end_us: int | None, reason: str, *, continues: bool = False) -> bool:
+        """Finish the open segment, if any. ``end_us``: where the next one starts;
+        ``continues``: the next one follows without a break (same catalog run). False
+        if the writer refused its last fragments (counted as cannot keep up)."""
+        if not continues:
+            self._recording_since_us = None
         segment, self._segment = self._segment, None
         if segment is None:
-            return
+            return True
         fragments = segment.muxer.close()
-        if segment.announced and self._send(segment, fragments):
-            segment.target.submit(CloseSegment(segment.key, end_us, reason))
-            self._counts["segments"] += 1
         self._last_cut = reason
+        if not segment.announced:
+            self._count_lost(fragments)
+            return True
+        sent = self._send(segment, fragments)
+        # a close is always accepted, so the writer never keeps a segment open forever
+        segment.target.submit(CloseSegment(segment.key, end_us if sent else None,
+                                           reason if sent else CANNOT_KEEP_UP))
+        self._counts["segments"] += 1
+        if not sent:
+            self._recording_since_us = None
+            self._report_cannot_keep_up(segment)
+        return sent
 
-    def _abandon(self, reason: str) -> None:
+    def _abandon(self, reason: str, unsent: list[Fragment] | None = None) -> None:
         """Give up the open segment and its run: the writer keeps what it has."""
+        self._recording_since_us = None
         segment, self._segment = self._segment, None
         if segment is not None:
-            segment.muxer.close()
+            self._count_lost([*(unsent or []), *segment.muxer.close()])
             if segment.announced:
                 segment.target.submit(CloseSegment(segment.key, None, reason))
                 self._counts["segments"] += 1
@@ -384,13 +439,19 @@ class StreamSegmenter:
         self._run = None
         self._ring.clear()
 
-    def _cannot_keep_up(self, segment: _Segment) -> None:
+    def _cannot_keep_up(self, segment: _Segment, unsent: list[Fragment] | None = None
+                        ) -> None:
+        self._report_cannot_keep_up(segment)
+        self._abandon(CANNOT_KEEP_UP, unsent)
+
+    def _report_cannot_keep_up(self, segment: _Segment) -> None:
         self._counts["cannot_keep_up"] += 1
         message = f"volume {segment.target.name} cannot keep up: recording interrupted"
         self._log.warning("%s", message)
         self._notify("cannot-keep-up", message)
-        self._abandon("volume cannot keep up")
-        self._session_clocks_reset()
+
+    def _count_lost(self, fragments: list[Fragment]) -> None:
+        self._counts["packets_lost"] += sum(_samples(f) for f in fragments)
 
     def _end_run(self, reason: str, *, keep_clocks: bool = False) -> None:
         self._close(None, reason)
@@ -413,3 +474,6 @@ class StreamSegmenter:
             self._dropped_reason = reason
             self._log.info("dropping packets: %s", reason)
 
+
+def _samples(fragment: Fragment) -> int:
+    return sum(run.samples for run in fragment.info.runs)

@@ -37,12 +37,19 @@ class TrackClock:
 
     time_base: Fraction
     last_dts_us: int | None = None
+    _num: int = 0
+    _den: int = 1
     last_arrival_us: int | None = None
     reason: str = ""
     """Why the last packet was not OK, in words (for the log and the status)."""
 
+    def __post_init__(self) -> None:
+        # integer arithmetic: Fraction maths was a third of the per-packet cost
+        self._num = self.time_base.numerator * 1_000_000
+        self._den = self.time_base.denominator
+
     def to_us(self, ticks: int) -> int:
-        return int(ticks * self.time_base * 1_000_000)
+        return ticks * self._num // self._den
 
     def check(self, dts: int | None, arrival_mono_us: int) -> Verdict:
         if dts is None:
