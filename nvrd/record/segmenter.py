@@ -366,6 +366,7 @@ class StreamSegmenter:
             self._log.warning("the muxer refused a packet (%s): closing the segment", exc)
             self._abandon(f"muxer error: {exc}")
             return
+        self._counts["packets_recorded"] += 1
         if not segment.announced and segment.muxer.init is not None:
             segment.announced = self._announce(segment)
             if not segment.announced:
@@ -386,8 +387,7 @@ class StreamSegmenter:
             init=segment.muxer.init))
 
     def _send(self, segment: _Segment, fragments: list[Fragment]) -> bool:
-        """Queue ``fragments``; False (and the rest counted lost) when the writer refuses.
-        Packets count as recorded only once their fragment is accepted."""
+        """Queue ``fragments``; False (and the rest counted lost) when the writer refuses."""
         for index, fragment in enumerate(fragments):
             if fragment.end_us >= 0:
                 segment.end_us = segment.start_us + fragment.end_us
@@ -399,7 +399,6 @@ class StreamSegmenter:
                 self._count_lost(fragments[index:])
                 return False
             self._counts["bytes_written"] += len(fragment.data)
-            self._counts["packets_recorded"] += _samples(fragment)
         return True
 
     def _close(self, end_us: int | None, reason: str, *, continues: bool = False) -> bool:
@@ -451,7 +450,11 @@ class StreamSegmenter:
         self._notify("cannot-keep-up", message)
 
     def _count_lost(self, fragments: list[Fragment]) -> None:
-        self._counts["packets_lost"] += sum(_samples(f) for f in fragments)
+        """Packets counted as recorded when muxed whose fragments never reached the
+        writer: they move from recorded to lost."""
+        lost = sum(_samples(f) for f in fragments)
+        self._counts["packets_recorded"] -= lost
+        self._counts["packets_lost"] += lost
 
     def _end_run(self, reason: str, *, keep_clocks: bool = False) -> None:
         self._close(None, reason)

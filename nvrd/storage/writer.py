@@ -68,7 +68,10 @@ SPACE_CHECK_INTERVAL_S = 5.0
 AGE_CHECK_INTERVAL_S = 60.0
 SLOW_WRITE_S = 1.0
 """A write or fsync slower than this is logged: the disk is struggling."""
-DEFAULT_QUEUE_BUDGET = 64 << 20
+DEFAULT_QUEUE_BUDGET = 256 << 20
+"""How far a disk may fall behind before recorders cut their runs. Large enough for
+the start-up burst (every stream hands over its first seconds at once: 64 streams at
+4 Mbit/s queue ~70 MB within a second) and a few seconds of a slow disk."""
 LATENCY_SAMPLES = 4096
 
 
