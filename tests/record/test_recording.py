@@ -509,3 +509,36 @@ async def test_continuous_recording_without_pre_record_keeps_the_first_seconds(
         f"recording starts {(first_us - online_since) / 1e6:+.3f} s after the camera came "
         f"online; the run began at {(rows[0].run_start_us - online_since) / 1e6:+.3f} s; "
         f"packets_lost = {status.packets_lost} (only the first GOP)")
+
+
+# --- 8. settings and record types change the segment, not the recording -------------------
+
+async def test_changed_settings_and_an_event_cut_the_segment_without_a_break(
+        fakecams: StartFakeCams, tmp_path: Path) -> None:
+    """The vendor packs the current file when a channel's settings change; an event during
+    continuous recording changes the segment's record types. Both cut at a keyframe,
+    inside one run: no frame lost, the timeline stays one interval."""
+    cams = fakecams([CameraSpec("cam1", SMALL, None)])
+    text = config_text(camera_toml(1, cams.url("cam1", "main")), segment_seconds=60)
+    async with RecordingStack(tmp_path, text) as stack:
+        await stack.wait_for(lambda: stack.status(1).packets_recorded >= 3 * FPS, 20,
+                             "3 s recorded")
+        changed = text.replace("pre_record_seconds = 5", "pre_record_seconds = 7")
+        assert changed != text
+        await stack.recorder.apply_config(parse_config(changed, "test"))
+        await stack.wait_for(lambda: stack.status(1).segments >= 1, 10, "a cut")
+        stack.recorder.start_event(1, "motion")
+        await stack.wait_for(lambda: stack.status(1).types & RecordType.MOTION, 10,
+                             "motion recorded")
+        await stack.wait_for(lambda: stack.status(1).packets_recorded >= 8 * FPS, 20,
+                             "8 s recorded")
+        rows = await stack.finish_recording()
+        intervals = await stack.storage.intervals(1, "main", 0, END_OF_TIME)
+
+    assert [r.end_reason for r in rows[:2]] == ["settings changed", "record types changed"]
+    assert rows[0].types == RecordType.GENERAL
+    assert rows[2].types == RecordType.GENERAL | RecordType.MOTION
+    assert len(runs_of(rows)) == 1
+    assert_contiguous(rows)
+    assert len(intervals) == len({i.types for i in intervals}) == 2  # general, then +motion
+    assert intervals[0].end_us == intervals[1].start_us
