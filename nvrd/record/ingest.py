@@ -2,9 +2,12 @@
 
 One named thread per stream (``ingest-ch3-main``) blocks in PyAV's demuxer; nothing is
 decoded. The daemon owns liveness instead of trusting the camera: an open that hangs
-or a stream without packets for ``stall_timeout`` ends the connection (PyAV's
-interrupt-callback timeouts), and reconnection backs off from ``backoff_initial`` to
-``backoff_max``, starting over after a connection that delivered video.
+ends at ``open_timeout`` (PyAV's interrupt callback, during the open only), and a
+stream without packets for ``stall_timeout`` is ended by the stall watchdog (one
+thread for all readers, ``check_stall``), which shuts the connection's socket down
+(``rtsp_socket`` says why not PyAV's read timeout). Reconnection backs off from
+``backoff_initial`` to ``backoff_max``, starting over after a connection that
+delivered video.
 
 Packets go to the stream's ``PacketSink`` (the recorder's segmenter), called in the
 reader thread for every packet; the sink is looked up per packet, so the recorder can be
@@ -23,7 +26,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Protocol
@@ -34,6 +36,7 @@ import av.container
 import av.stream
 import av.video.stream
 
+from nvrd.record import rtsp_socket
 from nvrd.record.rtsp_errors import describe_stream_error
 from nvrd.system.logs import redact_url
 
@@ -83,6 +86,45 @@ class StreamStatus:
     next_retry_s: float | None = None
 
 
+STALL_CHECK_INTERVAL_S = 0.25
+
+
+class _StallWatchdog:
+    """One thread that asks every running reader, four times a second, whether its
+    connection went silent (readers block in FFmpeg without a read timeout)."""
+
+    def __init__(self) -> None:
+        self._readers: set[StreamReader] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, reader: StreamReader) -> None:
+        with self._lock:
+            self._readers.add(reader)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="ingest-watchdog",
+                                                daemon=True)
+                self._thread.start()
+
+    def remove(self, reader: StreamReader) -> None:
+        with self._lock:
+            self._readers.discard(reader)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(STALL_CHECK_INTERVAL_S)
+            with self._lock:
+                readers = list(self._readers)
+            for reader in readers:
+                try:
+                    reader.check_stall()
+                except Exception:
+                    logger.exception("stall watchdog")
+
+
+_watchdog = _StallWatchdog()
+
+
 class StreamReader:
     """One camera stream's connection; see the module docstring for the threading rules."""
 
@@ -108,6 +150,9 @@ class StreamReader:
         self._last_packet: float | None = None  # monotonic time; reader thread only
         self._session_video_packets = 0
         self._attached: PacketSink | None = None  # reader thread only
+        self._handle: rtsp_socket.SocketHandle | None = None
+        self._handle_lock = threading.Lock()
+        self._stalled_for: float | None = None
         self._log = logger.getChild(label)
 
     @property
@@ -121,16 +166,23 @@ class StreamReader:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name=f"ingest-{self.label}", daemon=True)
+        _watchdog.add(self)
         self._thread.start()
 
     async def stop(self) -> None:
-        """Ask the thread to quit and wait for it off the loop. A blocked read returns
-        within ``stall_timeout`` at worst; a flowing stream stops at the next packet."""
+        """Ask the thread to quit and wait for it off the loop. A flowing stream stops at
+        the next packet; a silent one is ended by shutting its socket down."""
         async with self._lock:
             self._quit.set()
+            with self._handle_lock:
+                handle, self._handle = self._handle, None
+                if handle is not None and self._last_packet is not None and (
+                        time.monotonic() - self._last_packet > STATUS_INTERVAL_SECONDS):
+                    handle.shutdown()
             thread, self._thread = self._thread, None
             if thread is not None:
                 await asyncio.to_thread(thread.join)
+            _watchdog.remove(self)
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -169,15 +221,16 @@ class StreamReader:
         self._last_packet = None
         self._session_video_packets = 0
         self._log.debug("connecting to %s over %s", redact_url(self.url), settings.transport)
+        self._stalled_for = None
         try:
-            container = av.open(
-                self.url,
-                options={"rtsp_transport": settings.transport},
-                timeout=(settings.open_timeout_s, self._read_timeout_s),
-            )
+            container = self._open()
             self._last_packet = time.monotonic()
-            with closing(container):
+            try:
                 self._read(container)
+            finally:
+                with self._handle_lock:  # never while the watchdog shuts the socket down
+                    self._handle = None
+                    container.close()
         except (av.error.FFmpegError, OSError, EOFError) as exc:
             idle = None if self._last_packet is None else time.monotonic() - self._last_packet
             self._status = replace(self._status, last_error=describe_stream_error(
@@ -186,6 +239,50 @@ class StreamReader:
         finally:
             self._detach(self._status.last_error or "disconnected")
         return self._session_video_packets > 0
+
+    def _open(self) -> av.container.InputContainer:
+        """Connect. Over TCP without PyAV's read timeout (see ``rtsp_socket``): the
+        watchdog ends a stall by shutting the connection's socket down. When the socket
+        cannot be told apart (or over UDP), PyAV's read timeout does it instead."""
+        settings = self.settings
+        options = {"rtsp_transport": settings.transport}
+        with_read_timeout = (settings.open_timeout_s, self._read_timeout_s)
+        if settings.transport != "tcp":
+            return av.open(self.url, options=options, timeout=with_read_timeout)
+        endpoint = rtsp_socket.endpoint_of(self.url)
+        remotes = rtsp_socket.resolve(endpoint)
+        with rtsp_socket.endpoint_lock(endpoint):
+            before = rtsp_socket.connections_to(remotes)
+            container = av.open(self.url, options=options,
+                                timeout=(settings.open_timeout_s, None))
+            handle = rtsp_socket.find_new_connection(before, remotes)
+        if handle is None:
+            container.close()
+            self._log.info("cannot find this stream's socket; using PyAV's read timeout")
+            return av.open(self.url, options=options, timeout=with_read_timeout)
+        with self._handle_lock:
+            self._handle = handle
+        return container
+
+    @property
+    def socket_watched(self) -> bool:
+        """The current connection's socket is known: a stall ends it without PyAV's
+        costly read timeout."""
+        return self._handle is not None
+
+    def check_stall(self) -> None:
+        """Watchdog (any thread): end a connection silent for ``stall_timeout``."""
+        last = self._last_packet
+        if last is None:
+            return
+        idle = time.monotonic() - last
+        if idle < self.settings.stall_timeout_s:
+            return
+        with self._handle_lock:
+            handle, self._handle = self._handle, None
+            if handle is not None:
+                self._stalled_for = idle
+                handle.shutdown()
 
     def _read(self, container: av.container.InputContainer) -> None:
         if not container.streams.video:
@@ -268,7 +365,10 @@ class StreamReader:
                 measuring = True
                 self._publish()
                 window_start, window_video, window_bytes = now, 0, 0
-        self._status = replace(self._status, last_error="the camera ended the stream")
+        stalled = self._stalled_for
+        self._status = replace(self._status, last_error=(
+            f"no video from the camera for {stalled:.0f} s" if stalled is not None
+            else "the camera ended the stream"))
 
     def _publish(self) -> None:
         loop = self._loop

@@ -78,6 +78,32 @@ async def test_a_stalled_stream_is_reconnected_and_comes_back(
         assert back.last_error is None
 
 
+async def test_the_watchdog_ends_a_stall_at_the_limit_through_the_socket(
+        fakecams: StartFakeCams) -> None:
+    """No PyAV read timeout (its GIL-taking callback is costly with many streams): the
+    watchdog finds the connection's own socket and shuts it down once the stream has
+    been silent for the stall limit, while the RTSP session itself is still alive."""
+    cams = fakecams([CameraSpec("cam1", SMALL, SMALL)])
+    main_watcher, sub_watcher = Watcher(), Watcher()
+    main = StreamReader("ch1-main", cams.url("cam1", "main"), FAST, main_watcher)
+    sub = StreamReader("ch1-sub", cams.url("cam1", "sub"), FAST, sub_watcher)
+    main.start()
+    sub.start()
+    try:
+        await main_watcher.until(lambda s: s.online)
+        await sub_watcher.until(lambda s: s.online)
+        # main and sub of one camera share host and port: each found its own socket
+        assert main.socket_watched and sub.socket_watched
+        cams.stall("cam1", "main", seconds=10)
+        offline = await main_watcher.until(lambda s: not s.online)
+        assert offline.last_error == f"no video from the camera for {FAST.stall_timeout_s:.0f} s"
+        # the other stream of the same camera was not touched
+        assert sub_watcher.reports[-1].online and sub_watcher.reports[-1].reconnects == 0
+    finally:
+        await main.stop()
+        await sub.stop()
+
+
 async def test_errors_are_explained_in_plain_words(fakecams: StartFakeCams) -> None:
     cams = fakecams([CameraSpec("cam1", SMALL, None)])
     cases = {
