@@ -170,14 +170,13 @@ class StreamReader:
         self._thread.start()
 
     async def stop(self) -> None:
-        """Ask the thread to quit and wait for it off the loop. A flowing stream stops at
-        the next packet; a silent one is ended by shutting its socket down."""
+        """Ask the thread to quit and wait for it off the loop: the connection's socket is
+        shut down (a reader on PyAV's read timeout returns within half the stall limit)."""
         async with self._lock:
             self._quit.set()
-            with self._handle_lock:
+            with self._handle_lock:  # a blocked read returns end-of-stream at once
                 handle, self._handle = self._handle, None
-                if handle is not None and self._last_packet is not None and (
-                        time.monotonic() - self._last_packet > STATUS_INTERVAL_SECONDS):
+                if handle is not None:
                     handle.shutdown()
             thread, self._thread = self._thread, None
             if thread is not None:
@@ -251,11 +250,19 @@ class StreamReader:
             return av.open(self.url, options=options, timeout=with_read_timeout)
         endpoint = rtsp_socket.endpoint_of(self.url)
         remotes = rtsp_socket.resolve(endpoint)
-        with rtsp_socket.endpoint_lock(endpoint):
+        lock = rtsp_socket.endpoint_lock(endpoint)
+        if not remotes or not lock.acquire(blocking=False):
+            # another stream of this endpoint is connecting right now: its new socket
+            # could not be told from ours, and waiting would serialize every camera
+            # behind one address (an encoder, a proxy)
+            return av.open(self.url, options=options, timeout=with_read_timeout)
+        try:
             before = rtsp_socket.connections_to(remotes)
             container = av.open(self.url, options=options,
                                 timeout=(settings.open_timeout_s, None))
             handle = rtsp_socket.find_new_connection(before, remotes)
+        finally:
+            lock.release()
         if handle is None:
             container.close()
             self._log.info("cannot find this stream's socket; using PyAV's read timeout")

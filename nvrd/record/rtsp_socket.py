@@ -8,11 +8,12 @@ read timeout, 0.46–0.90 % with one). Instead the readers run without a read ti
 a watchdog ends a stalled connection by shutting its socket down: FFmpeg's blocked read
 returns end-of-stream, the reader closes the container and reconnects.
 
-Finding the socket: the readers of one camera endpoint (host and port: a camera's main
-and sub stream) open their connections one at a time under a per-endpoint lock; the
-established TCP connection to that endpoint that appeared during the open is this
-reader's (``/proc/net/tcp*`` gives the socket inode, ``/proc/self/fd`` the descriptor).
-If that is ambiguous the reader falls back to PyAV's read timeout.
+Finding the socket: a reader that holds its endpoint's lock (host and port: a camera's
+main and sub stream, or every channel of an encoder) while it connects takes the
+established TCP connection to that endpoint that appeared meanwhile
+(``/proc/net/tcp*`` give the socket inode, ``/proc/self/fd`` the descriptor). A reader
+never waits for the lock — that would serialize every stream behind one address — and
+one that finds it taken, or whose socket is ambiguous, uses PyAV's read timeout.
 """
 
 from __future__ import annotations

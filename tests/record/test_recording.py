@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
 
+import av
 import pytest
 
 from nvrd.config.loader import parse_config
@@ -542,3 +543,30 @@ async def test_changed_settings_and_an_event_cut_the_segment_without_a_break(
     assert_contiguous(rows)
     assert len(intervals) == len({i.types for i in intervals}) == 2  # general, then +motion
     assert intervals[0].end_us == intervals[1].start_us
+
+
+# --- 9. codecs ---------------------------------------------------------------------------
+
+async def test_h265_video_and_aac_audio_are_recorded_as_they_come(
+        fakecams: StartFakeCams, tmp_path: Path) -> None:
+    """Stream copy, nothing transcoded: an H.265 camera with AAC audio gives MP4 files
+    with an hvc1/hev1 video track and the AAC track, both decodable."""
+    spec = StreamSpec(320, 240, FPS, FPS, 300, codec="h265", audio=True)
+    cams = fakecams([CameraSpec("cam1", spec, None)])
+    text = config_text(camera_toml(1, cams.url("cam1", "main")))
+    async with RecordingStack(tmp_path, text) as stack:
+        await stack.wait_for(lambda: stack.status(1).packets_recorded >= 4 * FPS, 30,
+                             "4 s recorded")
+        rows = await stack.finish_recording()
+
+    assert rows and all(row.codec == "hevc" for row in rows), [r.codec for r in rows]
+    path = stack.volume / rows[0].path
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert video.codec_context.name == "hevc" and audio.codec_context.name == "aac"
+        frames = sum(1 for _ in container.decode(video=0))
+    with av.open(str(path)) as container:
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+    duration_s = (rows[0].end_us - rows[0].start_us) / 1e6
+    assert abs(frames - duration_s * FPS) <= 1
+    assert samples / audio.codec_context.sample_rate == pytest.approx(duration_s, abs=0.2)
