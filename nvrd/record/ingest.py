@@ -87,11 +87,13 @@ class StreamStatus:
 
 
 STALL_CHECK_INTERVAL_S = 0.25
+CLAIM_POLL_INTERVAL_S = 0.05
 
 
 class _StallWatchdog:
     """One thread that asks every running reader, four times a second, whether its
-    connection went silent (readers block in FFmpeg without a read timeout)."""
+    connection went silent (readers block in FFmpeg without a read timeout), and finds
+    the sockets of connections being established (``rtsp_socket.Claim``)."""
 
     def __init__(self) -> None:
         self._readers: set[StreamReader] = set()
@@ -111,13 +113,20 @@ class _StallWatchdog:
             self._readers.discard(reader)
 
     def _run(self) -> None:
+        rounds = 0
         while True:
-            time.sleep(STALL_CHECK_INTERVAL_S)
+            time.sleep(CLAIM_POLL_INTERVAL_S)
+            rounds += 1
+            check_stalls = rounds % round(STALL_CHECK_INTERVAL_S / CLAIM_POLL_INTERVAL_S) == 0
             with self._lock:
                 readers = list(self._readers)
             for reader in readers:
                 try:
-                    reader.check_stall()
+                    claim = reader._claim
+                    if claim is not None:
+                        claim.poll()  # release the endpoint once its socket is known
+                    if check_stalls:
+                        reader.check_stall()
                 except Exception:
                     logger.exception("stall watchdog")
 
@@ -153,6 +162,7 @@ class StreamReader:
         self._handle: rtsp_socket.SocketHandle | None = None
         self._handle_lock = threading.Lock()
         self._stalled_for: float | None = None
+        self._claim: rtsp_socket.Claim | None = None
         self._log = logger.getChild(label)
 
     @property
@@ -250,19 +260,22 @@ class StreamReader:
             return av.open(self.url, options=options, timeout=with_read_timeout)
         endpoint = rtsp_socket.endpoint_of(self.url)
         remotes = rtsp_socket.resolve(endpoint)
-        lock = rtsp_socket.endpoint_lock(endpoint)
-        if not remotes or not lock.acquire(blocking=False):
-            # another stream of this endpoint is connecting right now: its new socket
-            # could not be told from ours, and waiting would serialize every camera
-            # behind one address (an encoder, a proxy)
+        if not remotes:
             return av.open(self.url, options=options, timeout=with_read_timeout)
+        lock = rtsp_socket.endpoint_lock(endpoint)
+        while not lock.acquire(timeout=STALL_CHECK_INTERVAL_S):
+            if self._quit.is_set():
+                raise EOFError("stopping")
+        claim = self._claim = rtsp_socket.Claim(lock, remotes)
         try:
-            before = rtsp_socket.connections_to(remotes)
             container = av.open(self.url, options=options,
                                 timeout=(settings.open_timeout_s, None))
-            handle = rtsp_socket.find_new_connection(before, remotes)
+        except BaseException:
+            claim.abandon()
+            raise
         finally:
-            lock.release()
+            self._claim = None
+        handle = claim.finish()
         if handle is None:
             container.close()
             self._log.info("cannot find this stream's socket; using PyAV's read timeout")

@@ -8,12 +8,14 @@ read timeout, 0.46–0.90 % with one). Instead the readers run without a read ti
 a watchdog ends a stalled connection by shutting its socket down: FFmpeg's blocked read
 returns end-of-stream, the reader closes the container and reconnects.
 
-Finding the socket: a reader that holds its endpoint's lock (host and port: a camera's
-main and sub stream, or every channel of an encoder) while it connects takes the
-established TCP connection to that endpoint that appeared meanwhile
-(``/proc/net/tcp*`` give the socket inode, ``/proc/self/fd`` the descriptor). A reader
-never waits for the lock — that would serialize every stream behind one address — and
-one that finds it taken, or whose socket is ambiguous, uses PyAV's read timeout.
+Finding the socket: a reader takes its endpoint's lock (host and port: a camera's main
+and sub stream, or every channel of an encoder) before it connects, and the one
+established TCP connection to that endpoint that appears meanwhile is its own
+(``/proc/net/tcp*`` give the socket inode, ``/proc/self/fd`` the descriptor). The lock
+is held only until that connection shows up — the watchdog polls for it (``Claim``) —
+not for the whole open with its second of stream probing, so streams behind one address
+connect one after the other within milliseconds. A reader whose socket stays ambiguous
+uses PyAV's read timeout.
 """
 
 from __future__ import annotations
@@ -131,3 +133,41 @@ def find_new_connection(before: set[int], remotes: set[tuple[str, int]]
     inode = new.pop()
     fd = own_socket_fds().get(inode)
     return None if fd is None else SocketHandle(fd, inode)
+
+
+class Claim:
+    """A connection being established under its endpoint's lock: the lock is released
+    as soon as the new connection is found (``poll``, from the watchdog) or the open
+    ended (``finish``/``abandon``, from the reader), whichever comes first."""
+
+    def __init__(self, lock: threading.Lock, remotes: set[tuple[str, int]]) -> None:
+        self._lock = lock
+        self._remotes = remotes
+        self._before = connections_to(remotes)
+        self._mutex = threading.Lock()
+        self._done = False
+        self.handle: SocketHandle | None = None
+
+    def poll(self) -> None:
+        with self._mutex:
+            if not self._done:
+                self.handle = find_new_connection(self._before, self._remotes)
+                if self.handle is not None:
+                    self._release()
+
+    def finish(self) -> SocketHandle | None:
+        """The open succeeded: the connection (None if it cannot be told apart)."""
+        with self._mutex:
+            if not self._done:
+                self.handle = find_new_connection(self._before, self._remotes)
+                self._release()
+            return self.handle
+
+    def abandon(self) -> None:
+        with self._mutex:
+            if not self._done:
+                self._release()
+
+    def _release(self) -> None:
+        self._done = True
+        self._lock.release()

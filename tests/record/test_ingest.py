@@ -88,9 +88,9 @@ async def test_the_watchdog_ends_a_stall_at_the_limit_through_the_socket(
     main = StreamReader("ch1-main", cams.url("cam1", "main"), FAST, main_watcher)
     sub = StreamReader("ch1-sub", cams.url("cam1", "sub"), FAST, sub_watcher)
     main.start()
+    sub.start()  # both connect at once: the endpoint is held only until each socket shows
     try:
         await main_watcher.until(lambda s: s.online)
-        sub.start()  # one after the other: concurrent opens of one endpoint fall back
         await sub_watcher.until(lambda s: s.online)
         # main and sub of one camera share host and port: each found its own socket
         assert main.socket_watched and sub.socket_watched
