@@ -39,6 +39,7 @@ from nvrd.storage.catalog import CATALOG_FILE, CatalogReader, SegmentRow
 from nvrd.storage.model import SEGMENT_DIR
 from nvrd.storage.service import StorageService
 from nvrd.storage.volume import prepare_volume
+from nvrd.storage.writer import WriterState
 from nvrd.system.auditlog import AuditLog
 
 T = TypeVar("T")
@@ -152,7 +153,8 @@ class RecordingStack:
         """Make the catalog show everything submitted so far: a commit job queued behind
         every writer's pending messages (the writer commits only every 2 s by itself)."""
         for writer in self.storage.writers().values():
-            await asyncio.wrap_future(writer.run_job(lambda catalog: catalog.commit()))
+            if writer.state in (WriterState.READY, WriterState.FULL):  # a failed one is gone
+                await asyncio.wrap_future(writer.run_job(lambda catalog: catalog.commit()))
 
     async def finish_recording(self) -> list[SegmentRow]:
         """Stop the camera readers (their segments close: a reader's thread ends its

@@ -29,11 +29,8 @@ from nvrd.record.fmp4 import (
     parse_moof,
     scan_file,
 )
+from nvrd.record.muxer import MUXER_OPTIONS  # the recorder's own settings
 
-MUXER_OPTIONS = {
-    "movflags": "frag_keyframe+empty_moov+default_base_moof+skip_trailer",
-    "frag_duration": "1000000",
-}
 FPS = 25
 SAMPLE_RATE = 48_000
 

@@ -27,6 +27,7 @@ from nvrd.record.ingest_service import IngestService
 from nvrd.record.recorder import rotate_offset_us
 from nvrd.storage.catalog import Interval, SegmentRow
 from nvrd.storage.model import RecordType
+from nvrd.storage.volume import IDENTITY_FILE, prepare_volume
 from tests.record.recording_harness import (
     END_OF_TIME,
     EVENT_ONLY_SCHEDULE,
@@ -570,3 +571,45 @@ async def test_h265_video_and_aac_audio_are_recorded_as_they_come(
     duration_s = (rows[0].end_us - rows[0].start_us) / 1e6
     assert abs(frames - duration_s * FPS) <= 1
     assert samples / audio.codec_context.sample_rate == pytest.approx(duration_s, abs=0.2)
+
+
+# --- 10. several volumes ---------------------------------------------------------------------
+
+async def test_a_stream_moves_to_another_volume_when_its_own_fails(
+        fakecams: StartFakeCams, tmp_path: Path) -> None:
+    """Two volumes; the one being written loses its identity file (disk pulled): the
+    writer fails it, the stream moves to the other volume and records on, the timeline
+    (merged across volumes) shows at most a short gap, and the failed one is not
+    written into again."""
+    cams = fakecams([CameraSpec("cam1", SMALL, None)])
+    text = config_text(camera_toml(1, cams.url("cam1", "main"))).replace(
+        '[[storage.volumes]]\npath = "v1"\n',
+        '[[storage.volumes]]\npath = "v1"\n[[storage.volumes]]\npath = "v2"\n')
+    prepare_volume(tmp_path / "v2", "second")
+    async with RecordingStack(tmp_path, text) as stack:
+        await stack.wait_for(lambda: stack.status(1).packets_recorded >= 3 * FPS, 20,
+                             "3 s recorded")
+        first = stack.status(1).volume
+        assert first in ("v1", "v2")
+        other = "v2" if first == "v1" else "v1"
+        (tmp_path / first / IDENTITY_FILE).unlink()
+        pulled_us = time.time_ns() // 1000
+        await stack.wait_for(lambda: stack.status(1).volume == other, 20,
+                             f"recording moved to {other}")
+        files_left = {p for p in (tmp_path / first).rglob("*.mp4")}
+        recorded = stack.status(1).packets_recorded
+        await stack.wait_for(lambda: stack.status(1).packets_recorded >= recorded + 3 * FPS,
+                             20, "3 s recorded on the other volume")
+        states = {v.name: v.state for v in stack.storage.snapshot()}
+        assert states == {first: "failed", other: "ready"}, states
+        assert {p for p in (tmp_path / first).rglob("*.mp4")} == files_left
+        await stack.ingest.stop()
+        await stack.flush_catalog()
+        intervals = await stack.storage.intervals(1, "main", 0, END_OF_TIME)
+        rows = [row for _, row in await stack.storage.segments(1, "main", 0, END_OF_TIME)]
+
+    # only the surviving volume answers (the failed one's open row waits for reconcile at
+    # its next mount); what it holds starts after the failure, closed and contiguous
+    assert rows and all(row.state == "closed" for row in rows)
+    assert all(row.start_us >= pulled_us - 2 * GOP_US for row in rows)
+    assert len(intervals) == 1, intervals

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from nvrd.record.fmp4 import scan_file
+from nvrd.record.muxer import MUXER_OPTIONS
 from nvrd.storage.catalog import Catalog, CatalogReader, NewSegment, SegmentRow
 from nvrd.storage.model import RecordType, SegmentName
 from nvrd.storage.reconcile import ReconcileReport, reconcile
@@ -35,9 +36,7 @@ class Clip:
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Clip:
     """3 s of 320x240 H.264 as the recorder writes it: init segment + 1 s fragments."""
     path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    with av.open(str(path), "w", format="mp4", options={
-            "movflags": "frag_keyframe+empty_moov+default_base_moof+skip_trailer",
-            "frag_duration": "1000000"}) as out:
+    with av.open(str(path), "w", format="mp4", options=dict(MUXER_OPTIONS)) as out:
         stream = out.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt, stream.gop_size = 320, 240, "yuv420p", FPS
         stream.codec_context.options = {"preset": "ultrafast", "bf": "0"}
