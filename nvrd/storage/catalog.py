@@ -415,11 +415,6 @@ class Catalog:
         """Rows still 'open': after a crash, segments whose file may have a torn tail."""
         return self._select("state = 'open'", (), "ORDER BY id")
 
-    def all_paths(self) -> set[str]:
-        """Every segment path. Holds the whole volume in memory (~150 bytes a row);
-        reconciliation uses :meth:`directories` and :meth:`paths_in` instead."""
-        return {path for (path,) in self._db.execute("SELECT path FROM segments")}
-
     def directories(self) -> list[str]:
         """The distinct directories of segment paths (``rec/ch003/main/2026-11-21``),
         with one index seek per directory instead of a scan of every row. Segment paths

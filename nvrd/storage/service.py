@@ -344,8 +344,7 @@ class StorageService(Service):
         volume = next((v for v in self._volumes.values() if v.name == notice.volume), None)
         if volume is None:
             return
-        result = {"failed": "failed", "full": "failed", "slow": "warning"}.get(notice.kind,
-                                                                              "ok")
+        result = "failed" if notice.kind in ("failed", "full") else "ok"
         if notice.kind != "slow":  # slow writes are logged by the writer, often
             self._audit.record("storage", f"volume {notice.volume} {notice.kind}",
                                result=result, details=notice.message)
