@@ -41,7 +41,7 @@ def summarize(config: NvrConfig) -> str:
         _count(len(config.recording.schedules), "schedule") + " besides 'always'",
         _count(len(config.recording.holidays), "holiday"),
         _count(len(config.storage.volumes), "volume") if config.storage.volumes
-        else "volumes from the board",
+        else "bay disks only",
         _count(len(alarms.inputs), "alarm input"),
         _count(len(alarms.outputs), "alarm output"),
         f"board {config.system.board!r}",

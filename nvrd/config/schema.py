@@ -178,6 +178,16 @@ class VolumeConfig(Section):
     """Channels record on the volumes of their ``storage_group``."""
 
 
+class BayConfig(Section):
+    """How the disk in one drive bay is used (bays are numbered as on the chassis)."""
+
+    bay: Annotated[int, Field(ge=1, le=64)]
+    group: Annotated[int, Field(ge=1, le=MAX_STORAGE_GROUPS)] = 1
+    """Channels record on the volumes of their ``storage_group``."""
+    record: bool = True
+    """False: the disk is mounted (its recordings can be played back) but not written."""
+
+
 class StorageConfig(Section):
     """Where recordings go and what happens when the disks are full."""
 
@@ -188,13 +198,29 @@ class StorageConfig(Section):
     reserve_minutes: Annotated[int, Field(ge=0, le=1440)] = 60
     """... or what the volume is written in this long at its current rate, if more."""
     volumes: tuple[VolumeConfig, ...] = ()
-    """Recording directories; empty = the disks the board profile declares."""
+    """Recording directories besides the bay disks (a plain directory, a NAS mount)."""
+    mount_root: Annotated[str, Field(min_length=1, max_length=4096)] = "bays"
+    """Where prepared bay disks are mounted (``<mount_root>/bay<N>``); relative to the data
+    directory unless absolute."""
+    bays: tuple[BayConfig, ...] = ()
+    """Per-bay settings; a bay not listed records in storage group 1."""
+    smart_interval_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
+    """How often each disk's SMART data is read (sleeping disks are not woken)."""
 
     @field_validator("volumes")
     @classmethod
     def _paths_unique(cls, volumes: tuple[VolumeConfig, ...]) -> tuple[VolumeConfig, ...]:
         check_unique(volumes, lambda v: v.path, field="volumes", attribute="path")
         return volumes
+
+    @field_validator("bays")
+    @classmethod
+    def _bays_unique(cls, bays: tuple[BayConfig, ...]) -> tuple[BayConfig, ...]:
+        check_unique(bays, lambda b: b.bay, field="bays", attribute="bay")
+        return bays
+
+    def bay(self, number: int) -> BayConfig:
+        return next((b for b in self.bays if b.bay == number), BayConfig(bay=number))
 
 
 class AlarmInputConfig(Section):

@@ -116,6 +116,9 @@ class StorageService(Service):
         self._data_dir = data_dir
         self._audit = audit
         self._volumes: dict[str, _Volume] = {}
+        # Volumes the daemon found itself (disks mounted in the bays), keyed by path;
+        # they sit beside the configured ones and survive a configuration reload.
+        self._attached: dict[str, VolumeConfig] = {}
         self._listeners: list[Callable[[], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -126,8 +129,8 @@ class StorageService(Service):
         self._loop = asyncio.get_running_loop()
         await self._apply_volumes(self._config)
         if not self._volumes:
-            logger.warning("no recording volume is configured (storage.volumes): nothing "
-                           "will be recorded")
+            logger.warning("no recording volume yet: storage.volumes is empty and no bay "
+                           "disk is mounted; recording starts when one is")
         self._tasks = [asyncio.create_task(self._monitor(), name="storage-monitor"),
                        asyncio.create_task(self._quota_loop(), name="storage-quota")]
 
@@ -293,11 +296,32 @@ class StorageService(Service):
         path = Path(config.path)
         return path if path.is_absolute() else self._data_dir / path
 
+    async def attach(self, volume: VolumeConfig) -> None:
+        """Record on ``volume`` too (a bay disk that was just mounted), until ``detach``.
+
+        It goes through the same checks as a configured volume: no identity file, no
+        writer. Attaching a path that is configured as well changes nothing.
+        """
+        self._attached[str(self._resolve(volume))] = volume
+        await self._apply_volumes(self._config)
+        self._changed()
+
+    async def detach(self, path: str | Path) -> None:
+        """Stop recording on an attached volume (its disk is being removed) and wait for
+        its writer to close what it has open. Streams move to the other volumes."""
+        key = str(self._resolve(VolumeConfig(path=str(path))))
+        if self._attached.pop(key, None) is not None:
+            await self._apply_volumes(self._config)
+            self._changed()
+
     async def _apply_volumes(self, config: NvrConfig) -> None:
         wanted = {str(self._resolve(v)): v for v in config.storage.volumes}
+        for key, attached in self._attached.items():
+            wanted.setdefault(key, attached)
         for key in [k for k in self._volumes if k not in wanted]:
             volume = self._volumes.pop(key)
-            logger.info("volume %s removed from the configuration", volume.name)
+            logger.info("volume %s is no longer used (removed from the configuration or "
+                        "its disk detached)", volume.name)
             await self._stop_writer(volume)
         for key, volume_config in wanted.items():
             known = self._volumes.get(key)

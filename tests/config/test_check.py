@@ -28,7 +28,7 @@ def test_a_good_file_gets_a_summary(tmp_path: Path) -> None:
     ok, report = check_config_file(path)
     assert ok
     assert report == (f"OK: {path}: 2 cameras (1 enabled), 1 schedule besides 'always', "
-                      "0 holidays, volumes from the board, 1 alarm input, 0 alarm outputs, "
+                      "0 holidays, bay disks only, 1 alarm input, 0 alarm outputs, "
                       "board 'sim', web https://0.0.0.0:8443")
 
 
