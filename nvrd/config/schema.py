@@ -95,6 +95,18 @@ class StreamConfig(Section):
     """Overrides ``ingest.transport`` for this stream."""
 
 
+class PtzConfig(Section):
+    """A PTZ dome on the RS-485 bus, wired to this channel's camera (the vendor's "PTZ
+    settings": protocol, address, baud rate)."""
+
+    protocol: Literal["pelco-d", "pelco-p"] = "pelco-d"
+    address: Annotated[int, Field(ge=1, le=255)] = 1
+    """The address set with the dome's DIP switches (as printed, from 1)."""
+    baud: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    turbo: bool = False
+    """The dome supports turbo pan speed (its fastest speed, beyond the normal range)."""
+
+
 class CameraConfig(Section):
     """A camera on one channel: its streams, account and recording settings."""
 
@@ -126,6 +138,8 @@ class CameraConfig(Section):
     """Record the sub stream too (cheap; it serves fast scrubbing and phone playback)."""
     storage_group: Annotated[int, Field(ge=1, le=MAX_STORAGE_GROUPS)] = 1
     """The group of volumes (``storage.volumes[].group``) this channel records on."""
+    ptz: PtzConfig | None = None
+    """An analogue-style PTZ dome on the RS-485 bus; none = no RS-485 PTZ."""
 
 
 class RecordingConfig(Section):
@@ -248,6 +262,29 @@ class AlarmOutputConfig(Section):
     """auto = driven by alarm linkage; on / off = forced."""
 
 
+class PoePortConfig(Section):
+    """A PoE port's switch (the vendor's "PoE power management")."""
+
+    port: Annotated[int, Field(ge=1, le=64)]
+    """The port number printed on the rear panel."""
+    enabled: bool = True
+    """False: the port gives no power (the camera on it is off until re-enabled)."""
+
+
+class PoeConfig(Section):
+    ports: tuple[PoePortConfig, ...] = ()
+    """Ports not listed are powered."""
+
+    @field_validator("ports")
+    @classmethod
+    def _ports_unique(cls, ports: tuple[PoePortConfig, ...]) -> tuple[PoePortConfig, ...]:
+        check_unique(ports, lambda p: p.port, field="ports", attribute="port")
+        return ports
+
+    def enabled(self, port: int) -> bool:
+        return next((p.enabled for p in self.ports if p.port == port), True)
+
+
 class AlarmsConfig(Section):
     """Alarm inputs and relay outputs."""
 
@@ -300,6 +337,7 @@ class NvrConfig(Section):
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+    poe: PoeConfig = Field(default_factory=PoeConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
