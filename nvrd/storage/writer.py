@@ -550,6 +550,13 @@ class VolumeWriter:
             with contextlib.suppress(OSError):
                 os.close(file.fd)
         self._files.clear()
+        # Let go of the catalog too: a pulled disk stays busy (a loop device cannot even
+        # be deleted) while anything holds a file open on it. Its rows are committed
+        # every COMMIT_INTERVAL_S; what was not is recovered by reconcile next time.
+        catalog, self._catalog = self._catalog, None
+        if catalog is not None:
+            with contextlib.suppress(Exception):
+                catalog.close()
         self._notice("failed", reason)
 
     def _close_all(self, reason: str) -> None:
