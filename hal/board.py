@@ -768,6 +768,11 @@ class BoardProfile(_Model):
     leds: LedsSection = LedsSection()
     buttons: ButtonsSection = ButtonsSection()
     serial: SerialSection = SerialSection()
+    # What a long press of the power button runs once the daemon has stopped cleanly
+    # (segments closed, disks unmounted). Empty: only the daemon stops (the simulated
+    # board, development machines).
+    power_off_command: tuple[Annotated[str, Field(min_length=1)], ...] = (
+        "systemctl", "poweroff")
 
     @model_validator(mode="after")
     def _check(self) -> Self:

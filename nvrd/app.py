@@ -28,12 +28,21 @@ from typing import Any
 from pydantic import ValidationError
 
 import nvrd
-from hal.board import BoardProfile, BoardProfileError, find_board_profile, load_board_profile
+from hal.board import (
+    BoardProfile,
+    BoardProfileError,
+    DisksSection,
+    find_board_profile,
+    load_board_profile,
+)
 from nvrd.config import ConfigError, ConfigStore, LoadedConfig, NvrConfig
+from nvrd.hardware.panel import DaemonSignals
+from nvrd.hardware.service import HardwareService
 from nvrd.paths import DataDir
 from nvrd.record.ingest_service import IngestService
 from nvrd.record.recorder import RecorderService
 from nvrd.service import Service
+from nvrd.storage.bays import BayService
 from nvrd.storage.service import StorageService
 from nvrd.system.auditlog import AuditLog
 from nvrd.system.logs import set_level
@@ -74,11 +83,14 @@ class Application:
         self._watchdog = HealthWatchdog(self._notifier, self.health_problems, self._lag_probe)
         self._loaded: LoadedConfig | None = None
         self._reload_error: str | None = None
+        self._power_off = False
         self._reload_lock = asyncio.Lock()  # two quick SIGHUPs apply one after the other
         self._board: BoardProfile | None = None
         self._board_error: str | None = None
         self.audit: AuditLog | None = None
+        self.hardware: HardwareService | None = None
         self.storage: StorageService | None = None
+        self.bays: BayService | None = None
         self.recorder: RecorderService | None = None
         self.ingest: IngestService | None = None
         self.web: WebService | None = None
@@ -105,6 +117,8 @@ class Application:
                 self._record("config", "configuration file rejected", result="rejected",
                              details=str(self._loaded.error))
             self._notifier.ready(self.status().summary())
+            if self.hardware is not None:
+                self.hardware.running()
             if self.web is not None and self.web.url:
                 logger.info("ready: web page at %s", self.web.url)
             await self._stop_requested.wait()
@@ -119,9 +133,29 @@ class Application:
             await self._stop_services()
             self._remove_signal_handlers(loop)
             self._notifier.close()
+            if self._power_off:
+                await self._run_power_off()
 
     def request_stop(self) -> None:
         self._stop_requested.set()
+
+    async def factory_reset(self, source: str) -> None:
+        """Restore the factory configuration and run on it. Recordings stay on their
+        disks (they are the owner's, not settings); the board profile stays (it says what
+        the box is)."""
+        logger.warning("factory reset requested by the %s: restoring the factory "
+                       "configuration", source)
+        await asyncio.to_thread(self._store.restore_factory,
+                                {"system": {"board": self.config.system.board}})
+        self._record("system", "factory reset", details=f"requested by the {source}")
+        await self.reload()
+
+    async def shut_down(self, source: str) -> None:
+        """Stop cleanly (segments closed, disks unmounted), then switch the box off with
+        the board's ``power_off_command``."""
+        logger.warning("shutdown requested by the %s", source)
+        self._power_off = True
+        self.request_stop()
 
     async def reload(self) -> bool:
         """Re-read the configuration file. A valid file is applied to every service; an
@@ -185,7 +219,34 @@ class Application:
             channels=self.ingest.snapshot() if self.ingest else [],
             recording=self.recorder.snapshot() if self.recorder else [],
             volumes=self.storage.snapshot() if self.storage else [],
+            bays=self.bays.snapshot() if self.bays else [],
+            hardware=self.hardware.snapshot() if self.hardware else None,
         )
+
+    async def _run_power_off(self) -> None:
+        command = self._board.power_off_command if self._board else ()
+        if not command:
+            logger.info("shut down (the board has no power-off command)")
+            return
+        logger.info("powering off: %s", " ".join(command))
+        try:
+            process = await asyncio.create_subprocess_exec(*command)
+            await asyncio.wait_for(process.wait(), 30)
+        except (OSError, TimeoutError) as exc:
+            logger.error("power off failed (%s): %s", " ".join(command), exc)
+
+    def _panel_signals(self) -> DaemonSignals:
+        """What the front panel lamps show of the recorder (see nvrd/hardware/panel.py)."""
+        recording = self.recorder.snapshot() if self.recorder else []
+        volumes = self.storage.snapshot() if self.storage else []
+        faults = self.bays.bay_faults() if self.bays else {}
+        bays = self.bays.snapshot() if self.bays else []
+        return DaemonSignals(
+            recording=any(s.recording for c in recording for s in c.streams.values()),
+            disk_fault=bool(self.config.cameras) and not any(v.state == "ready"
+                                                             for v in volumes),
+            bays_present=frozenset(b.bay for b in bays if b.state != "empty"),
+            bays_faulty=frozenset(n for n, fault in faults.items() if fault))
 
     # --- building blocks -----------------------------------------------------------
 
@@ -216,13 +277,21 @@ class Application:
 
     def _build_services(self, config: NvrConfig) -> list[Service]:
         self.audit = AuditLog(self._data.audit_db, config.audit.max_rows)
+        self.hardware = HardwareService(config, self._data.root, self.audit, self._board,
+                                        signals=self._panel_signals,
+                                        on_factory_reset=self.factory_reset,
+                                        on_shutdown=self.shut_down)
         self.storage = StorageService(config, self._data.root, self.audit)
+        hardware = self.hardware
+        self.bays = BayService(config, self._data.root, self.audit, self.storage,
+                               self._board.disks if self._board else DisksSection(),
+                               lambda: hardware.disks)
         self.recorder = RecorderService(config, self.storage, self.audit)
         self.ingest = IngestService(config, self.audit, sinks=self.recorder.segmenter)
         self.web = WebService(config.web.host, config.web.port, config.web.https,
                               self._data.tls, self.status)
-        return [self.audit, self.storage, self.recorder, self.ingest,
-                *self._extra_services, self.web]
+        return [self.audit, self.hardware, self.storage, self.bays, self.recorder,
+                self.ingest, *self._extra_services, self.web]
 
     async def _start_services(self, services: list[Service]) -> bool:
         for service in services:

@@ -19,9 +19,13 @@ All methods block (file I/O, fsync): call them from a thread when on the event l
 from __future__ import annotations
 
 import logging
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import tomli_w
 
 from nvrd.config.atomic import atomic_write_bytes, remove_stale_temp_files
 from nvrd.config.errors import ConfigError
@@ -89,6 +93,22 @@ class ConfigStore:
         self._remove_leftovers()
         atomic_write_bytes(self.path, data, CONFIG_FILE_MODE)
         atomic_write_bytes(self.last_good_path, data, CONFIG_FILE_MODE)
+
+    def restore_factory(self, keep: Mapping[str, Mapping[str, Any]] | None = None
+                        ) -> NvrConfig:
+        """Replace the live configuration with the factory one (the vendor's "restore
+        defaults"); ``keep`` picks settings of the running configuration to carry over
+        as ``{section: {key: value}}`` (the board: it describes the box, not a choice)."""
+        config, _, error = self._defaults()
+        if error is not None:
+            raise error
+        if keep is not None:
+            raw = tomllib.loads(dump_config(config))
+            for section, values in keep.items():
+                raw.setdefault(section, {}).update(values)
+            config = parse_config(tomli_w.dumps(raw), "factory configuration")
+        self.save(config)
+        return config
 
     # --- internals -----------------------------------------------------------------
 

@@ -106,14 +106,19 @@ class BayService(Service):
     name = "bays"
 
     def __init__(self, config: NvrConfig, data_dir: Path, audit: AuditLog,
-                 storage: StorageService, bays: DisksSection, disks: DiskStack,
+                 storage: StorageService, bays: DisksSection,
+                 disks: DiskStack | Callable[[], DiskStack | None],
                  on_change: Callable[[], None] | None = None) -> None:
+        """``disks``: the HAL's disk pieces, or a function giving them at ``start`` (the
+        hardware service opens them only when it starts); None = no disk hardware."""
         super().__init__()
         self._config = config
         self._data_dir = data_dir
         self._audit = audit
         self._storage = storage
-        self._disks = disks
+        self._disks_source = disks
+        self._disks: DiskStack | None = None
+        self._no_disks = "the disk hardware is not available (see the hardware problems)"
         self._on_change = on_change
         self._bays = {b.number: _Bay(b.number, b.label) for b in bays.bays}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -122,15 +127,29 @@ class BayService(Service):
 
     # --- lifecycle -----------------------------------------------------------------------
 
+    @property
+    def _hw(self) -> DiskStack:
+        if self._disks is None:
+            raise DiskError(self._no_disks)
+        return self._disks
+
     async def start(self) -> None:
         for bay in self._bays.values():
             bay.lock = asyncio.Lock()
-        self._unsubscribe = [self._disks.inventory.add_listener(self._on_event),
-                             self._disks.health.add_listener(self._on_event)]
-        for disk in self._disks.inventory.disks():
+        source = self._disks_source
+        self._disks = source() if callable(source) else source
+        if self._disks is None:
+            if self._bays:
+                logger.error("drive bays unusable: %s", self._no_disks)
+                for bay in self._bays.values():
+                    bay.state, bay.problem = "error", self._no_disks
+            return
+        self._unsubscribe = [self._hw.inventory.add_listener(self._on_event),
+                             self._hw.health.add_listener(self._on_event)]
+        for disk in self._hw.inventory.disks():
             if disk.bay in self._bays:
                 self._on_event(DiskInserted(disk))
-        self._health_task = asyncio.create_task(self._disks.health.run(
+        self._health_task = asyncio.create_task(self._hw.health.run(
             smart_interval_s=self._config.storage.smart_interval_minutes * 60.0),
             name="disk-health")
 
@@ -173,7 +192,7 @@ class BayService(Service):
 
     async def check_smart_now(self) -> None:
         """Read every bay disk's SMART data now (after a disk swap, from the console)."""
-        await self._disks.health.check_all_smart()
+        await self._hw.health.check_all_smart()
         self._changed()
 
     async def prepare(self, number: int, *, confirm: str, fs_type: FsType = "ext4") -> BayStatus:
@@ -201,11 +220,11 @@ class BayService(Service):
             self._set(bay, "preparing")
             try:
                 label = f"NVR_BAY{number}"
-                prepared = await self._disks.preparer.prepare(disk, confirm=confirm,
+                prepared = await self._hw.preparer.prepare(disk, confirm=confirm,
                                                               label=label, fs_type=fs_type)
                 self._record(f"disk in bay {number} prepared",
                              f"{_describe(disk)}: {fs_type} on {prepared.device}")
-                bay.disk = await self._disks.inventory.refresh(disk.name) or disk
+                bay.disk = await self._hw.inventory.refresh(disk.name) or disk
                 bay.filesystem = Filesystem(prepared.device, fs_type, prepared.uuid, label)
                 mount_point = await self._mount(bay)
                 await asyncio.to_thread(prepare_volume, mount_point, f"bay {number}")
@@ -291,7 +310,7 @@ class BayService(Service):
     async def _mount(self, bay: _Bay) -> Path:
         assert bay.filesystem is not None and bay.filesystem.fs_type is not None
         mount_point = self._mount_root() / f"bay{bay.number}"
-        await self._disks.mounter.mount(bay.filesystem.devnode, mount_point,
+        await self._hw.mounter.mount(bay.filesystem.devnode, mount_point,
                                         bay.filesystem.fs_type)
         bay.mounted_at = mount_point
         return mount_point
@@ -325,7 +344,7 @@ class BayService(Service):
             bay.attached = False
         if bay.mounted_at is not None and bay.disk is not None:
             try:
-                await self._disks.mounter.release(bay.disk, device_gone=device_gone or None)
+                await self._hw.mounter.release(bay.disk, device_gone=device_gone or None)
             except DiskError as exc:
                 logger.error("bay %d: could not unmount %s: %s", bay.number, bay.mounted_at,
                              exc)
@@ -338,15 +357,15 @@ class BayService(Service):
         return root if root.is_absolute() else self._data_dir / root
 
     def _smart_state(self, bay: _Bay) -> str | None:
-        if bay.disk is None:
+        if bay.disk is None or self._disks is None:
             return None
-        report = self._disks.health.last_reports.get(str(bay.disk.identity))
+        report = self._hw.health.last_reports.get(str(bay.disk.identity))
         return report.state if report is not None else None
 
     def _status(self, bay: _Bay) -> BayStatus:
         disk = bay.disk
         report = (self._disks.health.last_reports.get(str(disk.identity))
-                  if disk is not None else None)
+                  if disk is not None and self._disks is not None else None)
         return BayStatus(
             bay=bay.number, label=bay.label, state=bay.state, problem=bay.problem,
             device=disk.devnode if disk else None,

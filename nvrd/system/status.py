@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nvrd.hardware.service import HardwareStatus
 from nvrd.record.ingest_service import ChannelStatus
 from nvrd.record.recorder import ChannelRecording
+from nvrd.storage.bays import BayStatus
 from nvrd.storage.service import VolumeStatus
 
 
@@ -24,6 +26,8 @@ class DaemonStatus:
     channels: list[ChannelStatus] = field(default_factory=list)
     recording: list[ChannelRecording] = field(default_factory=list)
     volumes: list[VolumeStatus] = field(default_factory=list)
+    bays: list[BayStatus] = field(default_factory=list)
+    hardware: HardwareStatus | None = None
 
     @property
     def streams_recording(self) -> int:
