@@ -56,10 +56,48 @@ function render(health) {
   }));
 }
 
+function row(...cells) {
+  const tr = document.createElement("tr");
+  tr.append(...cells);
+  return tr;
+}
+
+function renderHardware(health) {
+  $("bays").replaceChildren(...(health.bays ?? []).map((b) => row(
+    cell(b.label ? `${b.bay} (${b.label})` : b.bay),
+    cell(b.state, b.state === "recording" ? "online" : b.state === "error" ? "offline" : ""),
+    cell(b.model), cell(b.size_bytes == null ? "" : (b.size_bytes / 1e9).toFixed(0)),
+    cell(b.smart ? `${b.smart}: ${b.smart_summary}` : "",
+         b.smart === "failing" || b.smart === "warning" ? "offline" : ""),
+    cell(b.problem),
+  )));
+  const hw = health.hardware ?? { poe_ports: [], alarm_inputs: [], alarm_outputs: [], problems: {} };
+  $("poe").replaceChildren(...hw.poe_ports.map((p) => row(
+    cell(p.port), cell(p.camera_channel), cell(p.admin_enabled ? (p.shed ? "shed" : "on") : "off"),
+    cell(p.power, p.power === "delivering" ? "online" : p.fault ? "offline" : ""),
+    cell(p.pd_class), cell(p.power_mw == null ? "" : (p.power_mw / 1000).toFixed(1)), cell(p.fault),
+  )));
+  $("alarmio").replaceChildren(
+    ...hw.alarm_inputs.map((a) => row(
+      cell(`IN ${a.number}`), cell(a.name),
+      cell(!a.enabled ? "disabled" : a.active ? "ALARM" : "normal", a.active ? "offline" : ""),
+      cell(`${a.contact} contact`))),
+    ...hw.alarm_outputs.map((o) => row(
+      cell(`OUT ${o.number}`), cell(o.name), cell(o.on ? "on" : "off", o.on ? "online" : ""),
+      cell(`mode ${o.mode}`))),
+  );
+  for (const [what, reason] of Object.entries(hw.problems)) {
+    $("problems").hidden = false;
+    $("problems").textContent += ` · ${what}: ${reason}`;
+  }
+}
+
 async function refresh() {
   try {
     const response = await fetch("/api/v1/health", { cache: "no-store" });
-    render(await response.json());
+    const health = await response.json();
+    render(health);
+    renderHardware(health);
   } catch (error) {
     $("summary").textContent = `recorder not reachable (${error})`;
   }
