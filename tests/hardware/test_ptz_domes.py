@@ -91,5 +91,5 @@ async def test_a_hand_move_stops_the_tour(line: tuple[PtyPair, SimPtzLine]) -> N
 
 def test_without_a_bus_the_reason_is_given() -> None:
     domes = PtzDomes(None, parse_config(CONFIG, "test"), "/dev/ttyS1: no such device")
-    with pytest.raises(PtzUnavailable, match="RS-485 PTZ bus is not available.*ttyS1"):
+    with pytest.raises(PtzUnavailable, match=r"RS-485 PTZ bus is not available.*ttyS1"):
         asyncio.run(domes.camera(1))
