@@ -109,6 +109,8 @@ def main() -> int:
                   f"  cameras  : {', '.join(main for main, _ in urls)}\n"
                   f"  data     : {data_dir}\n"
                   f"  footage  : {volume}/rec (catalog: {volume}/catalog.sqlite3)\n"
+                  "  hardware : .venv/bin/python -m tools.simctl help  (alarms, PoE, buttons, "
+                  "disks)\n"
                   "Ctrl-C stops it.\n", flush=True)
             daemon.wait()
         except KeyboardInterrupt:

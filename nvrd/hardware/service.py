@@ -219,6 +219,11 @@ class HardwareService(Service):
             alarm_active=lambda: self.alarm_io.any_active() if self.alarm_io else False,
             poe_fault=lambda: self.poe.fault() if self.poe else False)
         self.panel.start()
+        if panel.unavailable:  # the lamps that work are driven; say which do not
+            reason = "; ".join(str(e) for e in panel.unavailable)
+            self.problems["front panel"] = reason
+            self._audit.record("hardware", "front panel lamps not available",
+                               result="failed", details=reason)
 
     async def _start_buttons(self) -> None:
         assert self.board is not None
