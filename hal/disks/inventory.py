@@ -142,7 +142,9 @@ class DiskInventory:
             last_bay = self._last_bay.get(disk.identity)
             self._last_bay[disk.identity] = disk.bay
             moved_from = last_bay if last_bay is not None and last_bay != disk.bay else None
-            log.info("< disk %s inserted in bay %s (%s)", disk.name, disk.bay, disk.identity)
+            # disks outside the bays (system disk, USB sticks, loop devices) only at debug
+            (log.info if disk.bay is not None else log.debug)(
+                "disk %s (%s) is in %s", disk.name, disk.identity, _where(disk))
             self._emit(DiskInserted(disk, previous_bay=moved_from))
         elif previous != disk:
             self._emit(DiskChanged(disk, previous))
@@ -150,7 +152,8 @@ class DiskInventory:
     def _drop(self, name: str) -> None:
         disk = self._by_name.pop(name, None)
         if disk is not None:
-            log.info("< disk %s removed from bay %s (%s)", disk.name, disk.bay, disk.identity)
+            (log.info if disk.bay is not None else log.debug)(
+                "disk %s (%s) removed from %s", disk.name, disk.identity, _where(disk))
             self._emit(DiskRemoved(disk))
 
     def _emit(self, event: DiskEvent) -> None:
@@ -159,3 +162,7 @@ class DiskInventory:
                 listener(event)
             except Exception:
                 log.exception("x disk listener failed on %s", type(event).__name__)
+
+
+def _where(disk: Disk) -> str:
+    return f"bay {disk.bay}" if disk.bay is not None else "no bay"
