@@ -79,76 +79,63 @@ class Disk:
     """Partition devnodes (``/dev/sda1``), in kernel order."""
 
 
+class _AboutDisk:
+    """Every disk event says which bay it is about (``None``: a disk outside the bays)."""
+
+    __slots__ = ()
+    disk: Disk
+
+    @property
+    def bay(self) -> int | None:
+        return self.disk.bay
+
+
 @dataclass(frozen=True, slots=True)
-class DiskInserted:
+class DiskInserted(_AboutDisk):
     disk: Disk
     previous_bay: int | None = None
     """The bay this same disk (by identity) was last seen in, if it was another one."""
 
-    @property
-    def bay(self) -> int | None:
-        return self.disk.bay
-
 
 @dataclass(frozen=True, slots=True)
-class DiskRemoved:
+class DiskRemoved(_AboutDisk):
     disk: Disk
     """The disk as it was last seen (the device node is gone by now)."""
 
-    @property
-    def bay(self) -> int | None:
-        return self.disk.bay
-
 
 @dataclass(frozen=True, slots=True)
-class DiskChanged:
+class DiskChanged(_AboutDisk):
     """Same disk, same bay, something else changed (filesystems after mkfs, size)."""
 
     disk: Disk
     previous: Disk
 
-    @property
-    def bay(self) -> int | None:
-        return self.disk.bay
-
 
 @dataclass(frozen=True, slots=True)
-class SmartWarning:
+class SmartWarning(_AboutDisk):
     """A SMART problem that is *new* since the previous check (raised once, not per poll)."""
 
     disk: Disk
     report: SmartReport
     new_reasons: tuple[SmartReason, ...]
 
-    @property
-    def bay(self) -> int | None:
-        return self.disk.bay
-
 
 @dataclass(frozen=True, slots=True)
-class SmartFailing:
+class SmartFailing(_AboutDisk):
     """The disk is failing (or newly worse while failing): replace it."""
 
     disk: Disk
     report: SmartReport
     new_reasons: tuple[SmartReason, ...]
 
-    @property
-    def bay(self) -> int | None:
-        return self.disk.bay
-
 
 @dataclass(frozen=True, slots=True)
-class DiskIoError:
+class DiskIoError(_AboutDisk):
     """The kernel counted I/O errors on the disk since the previous check."""
 
     disk: Disk
     new_errors: int
     total_errors: int
-
-    @property
-    def bay(self) -> int | None:
-        return self.disk.bay
 
 
 DiskEvent = DiskInserted | DiskRemoved | DiskChanged | SmartWarning | SmartFailing | DiskIoError
