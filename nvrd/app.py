@@ -1,10 +1,12 @@
 """The application: builds the services from the configuration, starts them in
 dependency order, stops them in reverse, reloads on SIGHUP, and tells systemd.
 
-Order (each needs only what comes before it): audit log → storage (volumes, writers) →
-recorder (what to record, where) → ingest (readers feeding the recorder) → web. Stopping
-runs in reverse, so readers close their segments before the writers drain and stop.
-Later issues insert events and hardware between them.
+Order (each needs only what comes before it): audit log → hardware (the board's devices)
+→ storage (volumes, writers) → bays (disks in the drive bays, mounted and attached to
+storage) → recorder (what to record, where) → ingest (readers feeding the recorder) → web.
+Stopping runs in reverse, so readers close their segments before the writers drain and
+stop, bay disks are unmounted before storage stops, and the relays are released last but
+one. The event engine (a later issue) goes between hardware and the recorder.
 
 Failure rules, so that a technician can always tell what is wrong:
 - A configuration file that does not validate never stops the daemon: it runs on the

@@ -318,16 +318,17 @@ class BayService(Service):
     async def _use_mounted(self, bay: _Bay) -> None:
         assert bay.mounted_at is not None
         settings = self._config.storage.bay(bay.number)
-        if bay.attached:
-            await self._storage.detach(bay.mounted_at)
-            bay.attached = False
         if settings.record:
+            # attaching again only updates the group: the writer keeps running
             await self._storage.attach(VolumeConfig(path=str(bay.mounted_at),
                                                     name=f"bay{bay.number}",
                                                     group=settings.group))
             bay.attached = True
             self._set(bay, "recording")
         else:
+            if bay.attached:
+                await self._storage.detach(bay.mounted_at)
+                bay.attached = False
             self._set(bay, "mounted", "storage.bays: record = false (playback only)")
 
     async def _removed(self, bay: _Bay) -> None:

@@ -181,3 +181,20 @@ async def test_smart_failing_shows_on_the_bay(stack: Stack) -> None:
     assert stack.bay(1).smart == "failing"
     assert stack.bays.bay_faults() == {1: True, 2: False}
     assert "disk failing" in stack.bays.health().detail
+
+
+async def test_a_bay_switched_to_playback_only_stops_being_recorded_on(stack: Stack) -> None:
+    await stack.sim.insert(2, size_mib=128, serial="DISK-E")
+    await stack.wait(lambda: stack.bay(2).state == "blank", "bay 2 blank")
+    await stack.bays.prepare(2, confirm=stack.bay(2).device or "")
+    assert [(v.name, v.group) for v in stack.storage.snapshot()] == [("bay2", 3)]
+
+    await stack.bays.apply_config(parse_config(CONFIG + "record = false\n", "test"))
+    await stack.wait(lambda: stack.bay(2).state == "mounted", "bay 2 playback only")
+    assert stack.storage.snapshot() == []
+    assert stack.bay(2).mount_point is not None, "still mounted: its recordings play back"
+
+    await stack.bays.apply_config(parse_config(CONFIG.replace("group = 3", "group = 4"),
+                                               "test"))
+    await stack.wait(lambda: stack.bay(2).state == "recording", "bay 2 recording again")
+    assert [(v.name, v.group) for v in stack.storage.snapshot()] == [("bay2", 4)]
