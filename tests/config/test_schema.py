@@ -48,9 +48,9 @@ def test_a_camera_gets_sensible_defaults() -> None:
 def test_the_configuration_is_immutable() -> None:
     config = parse_config(camera(1), "t")
     with pytest.raises(ValidationError):
-        config.web.port = 1  # type: ignore[misc]
+        config.web.port = 1
     with pytest.raises(ValidationError):
-        config.cameras[0].enabled = False  # type: ignore[misc]
+        config.cameras[0].enabled = False
 
 
 def test_the_camera_password_never_shows_in_repr() -> None:

@@ -163,7 +163,7 @@ def test_profile_is_frozen() -> None:
     board = load_board_profile(SIM)
 
     with pytest.raises(ValidationError):
-        board.name = "other"  # type: ignore[misc]
+        board.name = "other"
     assert board.name == "sim"
 
 

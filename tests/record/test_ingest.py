@@ -113,5 +113,6 @@ async def test_errors_are_explained_in_plain_words(fakecams: StartFakeCams) -> N
     for url, words in cases.items():
         async with running(url) as (_, watcher):
             status = await watcher.until(lambda s: s.last_error is not None)
-            assert words in status.last_error, status.last_error
+            assert status.last_error is not None and words in status.last_error, \
+                status.last_error
             assert not status.online and status.next_retry_s == FAST.backoff_initial_s

@@ -46,4 +46,5 @@ def test_hold_keeps_everything_and_the_byte_budget_still_applies() -> None:
     small = PreRecordBuffer(30, max_bytes=60_000)  # 2.4 GOPs of 25 x 1000 bytes
     feed(small, 10_000_000)
     assert small.bytes <= 60_000 + 25 * 1000
-    assert small.start_us() is not None and small.start_us() >= 7_000_000
+    start_us = small.start_us()
+    assert start_us is not None and start_us >= 7_000_000

@@ -307,8 +307,8 @@ def test_record_flags_truth_table(mode: str, trigger: str | None, subset: str,
     active = frozenset(EVENTS[letter] for letter in subset)
     assert record_flags(mode, trigger, active) == flags(expected)  # type: ignore[arg-type]
     # any collection will do, in any order
-    assert record_flags(mode, trigger, [EVENTS[c] for c in reversed(subset)]) == \
-        flags(expected)  # type: ignore[arg-type]
+    assert record_flags(mode, trigger,  # type: ignore[arg-type]
+                        [EVENTS[c] for c in reversed(subset)]) == flags(expected)
 
 
 def test_the_truth_table_covers_every_trigger_and_event() -> None:
