@@ -185,6 +185,7 @@ class PowerBudgetManager:
         self._sleep = sleep
         self._ports: dict[int, _Port] = {}
         self._by_channel: dict[tuple[str, int], _Port] = {}
+        self._failing: dict[str, str] = {}
         for cfg in sorted(section.ports, key=lambda p: p.port):
             controller = self._controllers.get(cfg.controller)
             if controller is None:
@@ -193,6 +194,10 @@ class PowerBudgetManager:
             port = _Port(cfg, controller, channel)
             self._ports[cfg.port] = port
             self._by_channel[(controller.id, channel)] = port
+
+    def failing_controllers(self) -> dict[str, str]:
+        """Controllers whose last poll failed, with why (a chip gone, a bus error)."""
+        return dict(self._failing)
 
     @property
     def budget_mw(self) -> int:
@@ -336,9 +341,15 @@ class PowerBudgetManager:
             try:
                 raw = await controller.poll_events()
                 statuses = await controller.statuses()
-            except PseError:
-                _log.exception("PoE controller %s: poll failed", controller.id)
+            except PseError as exc:
+                # said once when it starts and once when it ends, not at every poll
+                if self._failing.get(controller.id) != str(exc):
+                    _log.error("PoE controller %s not answering (its ports keep their last "
+                               "known state): %s", controller.id, exc)
+                self._failing[controller.id] = str(exc)
                 continue
+            if self._failing.pop(controller.id, None) is not None:
+                _log.warning("PoE controller %s answers again", controller.id)
             events += [e for e in map(lambda r: self._translate(controller, r), raw) if e]
             for channel, status in statuses.items():
                 port = self._by_channel.get((controller.id, channel))

@@ -158,9 +158,13 @@ class HardwareService(Service):
             self.panel.set_phase(Phase.RUNNING)
 
     def snapshot(self) -> HardwareStatus:
+        problems = dict(self.problems)
+        if self.poe is not None:
+            for controller, reason in self.poe.opened.manager.failing_controllers().items():
+                problems[f"PoE controller {controller}"] = reason
         return HardwareStatus(
             board=self.board.name if self.board else "none",
-            problems=dict(self.problems),
+            problems=problems,
             alarm_inputs=list(self.alarm_io.inputs()) if self.alarm_io else [],
             alarm_outputs=list(self.alarm_io.outputs()) if self.alarm_io else [],
             poe_ports=list(self.poe.status()) if self.poe else [],

@@ -252,6 +252,13 @@ async def test_failing_controller_does_not_stop_the_others(clock: FakeClock,
     poe.sim["b"].unplug(0)
     events = await poe.manager.poll()
     assert {e.port for e in events} == {2}
+    failing = poe.manager.failing_controllers()
+    assert list(failing) == ["a"] and "0x20" in failing["a"]
+    await poe.manager.poll()
+    assert list(poe.manager.failing_controllers()) == ["a"]
+    poe.sim["a"].bus.attach(0x20, poe.sim["a"].models[0x20])
+    await poe.manager.poll()
+    assert poe.manager.failing_controllers() == {}, "a chip that answers again is fine"
 
 
 async def test_sim_board_profile_sheds_down_to_its_120_w(clock: FakeClock,
