@@ -9,8 +9,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from hal.board import PoeSection
+from hal.gpio import GpioBackend, GpioError, InputLine, LineRequest
 from hal.poe import OpenedPoe, PoeEvent, PoeEventKind, PoePortStatus, open_poe
 from nvrd.config import NvrConfig
 from nvrd.system.auditlog import AuditLog
@@ -18,20 +20,32 @@ from nvrd.system.auditlog import AuditLog
 logger = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 1.0
+"""Without an interrupt line: how stale a port's state may get (the measurements too)."""
+SLOW_POLL_INTERVAL_S = 5.0
+"""With every controller's INT pin watched, polling is only for the measurements."""
+INTERRUPT_POLLS_MAX = 4
 
 _FAULTS = (PoeEventKind.OVERCURRENT, PoeEventKind.BUDGET_EXCEEDED, PoeEventKind.SUPPLY_FAULT)
 
 
 class PoePorts:
+    """``gpio``: the backend the PSE interrupt pins (``controllers[].interrupt``) are
+    requested on; with it, a PD plugged in or a port tripping is handled within
+    milliseconds of the chip raising INT instead of at the next poll."""
+
     def __init__(self, section: PoeSection, config: NvrConfig, audit: AuditLog,
-                 open_controllers: Callable[..., OpenedPoe] = open_poe) -> None:
+                 open_controllers: Callable[..., OpenedPoe] = open_poe,
+                 gpio: GpioBackend | None = None, **open_args: Any) -> None:
         self._section = section
         self._config = config
         self._audit = audit
+        self._gpio = gpio
         self._listeners: list[Callable[[PoeEvent], None]] = []
-        self.opened = open_controllers(section, on_event=self._on_event)
+        self.opened = open_controllers(section, on_event=self._on_event, **open_args)
         self._task: asyncio.Task[None] | None = None
         self._faulty: set[int] = set()
+        self._interrupts: list[LineRequest] = []
+        self._poll_soon: asyncio.Task[None] | None = None
 
     def on_event(self, listener: Callable[[PoeEvent], None]) -> None:
         self._listeners.append(listener)
@@ -39,14 +53,23 @@ class PoePorts:
     async def start(self) -> None:
         admin = {p.port: self._config.poe.enabled(p.port) for p in self._section.ports}
         await self.opened.manager.start(admin)
-        self._task = asyncio.create_task(self.opened.manager.run(POLL_INTERVAL_S),
-                                         name="poe-poll")
+        watched = self._watch_interrupts()
+        interval = (SLOW_POLL_INTERVAL_S if watched and watched == len(self._section.controllers)
+                    else POLL_INTERVAL_S)
+        self._task = asyncio.create_task(self.opened.manager.run(interval), name="poe-poll")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        loop = asyncio.get_running_loop()
+        for request in self._interrupts:
+            loop.remove_reader(request.fd)
+        for task in (self._task, self._poll_soon):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for request in self._interrupts:
+            request.release()
+        self._interrupts.clear()
         # the ports stay as they are: cameras keep their power across a daemon restart
         await self.opened.manager.close()
 
@@ -78,6 +101,45 @@ class PoePorts:
     def fault(self) -> bool:
         """A port in fault (overcurrent, shed for the budget) since it last powered up."""
         return bool(self._faulty)
+
+    def _watch_interrupts(self) -> int:
+        """Request each controller's INT line (open drain, active low); how many are
+        watched. A line that cannot be had is logged and that chip is polled instead."""
+        if self._gpio is None:
+            return 0
+        loop = asyncio.get_running_loop()
+        for controller in self._section.controllers:
+            pin = getattr(controller, "interrupt", None)
+            if pin is None:
+                continue
+            try:
+                request = self._gpio.request_inputs(
+                    pin.chip, [InputLine(pin.line, active_low=pin.active_low,
+                                         bias="pull-up")], consumer="nvrd-poe")
+            except GpioError as exc:
+                logger.warning("PoE controller %s: interrupt line not available, polling "
+                               "instead: %s", controller.id, exc.for_signal("PSE INT"))
+                continue
+            loop.add_reader(request.fd, self._on_interrupt, request)
+            self._interrupts.append(request)
+        return len(self._interrupts)
+
+    def _on_interrupt(self, request: LineRequest) -> None:
+        if any(e.asserted for e in request.read_edge_events()) and (
+                self._poll_soon is None or self._poll_soon.done()):
+            self._poll_soon = asyncio.get_running_loop().create_task(
+                self._serve_interrupt(request), name="poe-interrupt")
+
+    async def _serve_interrupt(self, request: LineRequest) -> None:
+        """A poll reads (and so clears) what the chip latched. INT is a level: if it is
+        still asserted afterwards (an event came in during the poll), no new edge will
+        come, so poll again — a few times at most, in case a stuck line never lets go."""
+        for _ in range(INTERRUPT_POLLS_MAX):
+            await self.opened.manager.poll()
+            if not any(request.get_values()):
+                return
+        logger.warning("PoE interrupt line stays asserted after %d polls; left to the "
+                       "periodic poll", INTERRUPT_POLLS_MAX)
 
     def _on_event(self, event: PoeEvent) -> None:
         where = (f"PoE port {event.port}"

@@ -44,7 +44,7 @@ from hal.disks import (
     SmartHistory,
     SubprocessRunner,
 )
-from hal.gpio import open_backend
+from hal.gpio import GpioBackend, open_backend
 from hal.leds import FrontPanel, Phase
 from hal.ptz import PtzBus
 from hal.serial import LineSettings
@@ -199,7 +199,7 @@ class HardwareService(Service):
 
     async def _start_alarm_io(self) -> None:
         assert self.board is not None
-        backend = open_backend(self.board.gpio, sim=self.sim.gpio if self.sim else None)
+        backend = self._gpio_backend()
         alarm_io = AlarmIO(self.board.gpio, backend, self._config, self._audit)
         alarm_io.on_input(lambda _event: self.panel.refresh() if self.panel else None)
         await alarm_io.start()
@@ -207,11 +207,20 @@ class HardwareService(Service):
 
     async def _start_poe(self) -> None:
         assert self.board is not None
-        poe = PoePorts(self.board.poe, self._config, self._audit)
+        try:  # the PSE INT pins, if the board wires them; polling does without
+            gpio: GpioBackend | None = self._gpio_backend()
+        except Exception as exc:
+            logger.info("PoE interrupt lines not watched (%s): polling", exc)
+            gpio = None
+        poe = PoePorts(self.board.poe, self._config, self._audit, gpio=gpio)
         if self.sim is not None and poe.opened.sim:
             self.sim.attach_poe(poe.opened.sim)
         await poe.start()
         self.poe = poe
+
+    def _gpio_backend(self) -> GpioBackend:
+        assert self.board is not None
+        return open_backend(self.board.gpio, sim=self.sim.gpio if self.sim else None)
 
     async def _start_panel(self) -> None:
         assert self.board is not None
