@@ -61,6 +61,17 @@ class WebConfig(Section):
     port: Port = 8443
     https: bool = True
     """HTTPS with the box's own certificate; plain HTTP only for a trusted network."""
+    http_redirect_port: Annotated[int, Field(ge=0, le=65535)] = 80
+    """Plain HTTP on this port only redirects to HTTPS (0: not listened on; unused when
+    https is off)."""
+
+    @model_validator(mode="after")
+    def _redirect_port_is_free(self) -> WebConfig:
+        if self.https and self.http_redirect_port == self.port:
+            raise located_error("must differ from port (the HTTPS port); 0 switches the "
+                                "redirect off", at=("http_redirect_port",),
+                                value=self.http_redirect_port)
+        return self
 
 
 class IngestConfig(Section):
@@ -311,7 +322,8 @@ class SecurityConfig(Section):
     """An idle session is logged out after this long; 0 = never."""
     lockout_attempts: Annotated[int, Field(ge=3, le=10)] = 5
     """Failed logins in a row that lock the account (and raise an illegal-login alarm)."""
-    lockout_minutes: Annotated[int, Field(ge=1, le=1440)] = 30
+    lockout_minutes: Annotated[int, Field(ge=1, le=1440)] = 5
+    """How long the account and the source IP stay locked (the vendor's default: 5 min)."""
 
 
 class AuditConfig(Section):
