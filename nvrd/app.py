@@ -291,7 +291,8 @@ class Application:
         self.recorder = RecorderService(config, self.storage, self.audit)
         self.ingest = IngestService(config, self.audit, sinks=self.recorder.segmenter)
         self.web = WebService(config.web.host, config.web.port, config.web.https,
-                              self._data.tls, self.status)
+                              self._data.tls, self.status,
+                              http_redirect_port=config.web.http_redirect_port)
         return [self.audit, self.hardware, self.storage, self.bays, self.recorder,
                 self.ingest, *self._extra_services, self.web]
 

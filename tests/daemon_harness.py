@@ -35,7 +35,7 @@ def camera_toml(channel: int, main_url: str, sub_url: str | None = None) -> str:
 def config_toml(web_port: int, cameras: str = "", extra: str = "") -> str:
     """A small live configuration: fast reconnects so outage tests stay short."""
     return (
-        f'[web]\nhost = "127.0.0.1"\nport = {web_port}\n\n'
+        f'[web]\nhost = "127.0.0.1"\nport = {web_port}\nhttp_redirect_port = 0\n\n'
         "[ingest]\nopen_timeout_seconds = 5\nstall_timeout_seconds = 3\n"
         "backoff_initial_seconds = 1\nbackoff_max_seconds = 2\n\n"
         f"{extra}\n{cameras}"

@@ -9,18 +9,47 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from nvrd.system.status import DaemonStatus
+from nvrd.web.api.registry import ApiRegistry, RequestContext, json_response
 
 STATUS_KEY: web.AppKey[Callable[[], DaemonStatus]] = web.AppKey("daemon_status")
 
+routes = ApiRegistry(tags=("system",))
+
 
 def setup(app: web.Application, status: Callable[[], DaemonStatus]) -> None:
+    """Where the health route finds the daemon's status (the route is in ``routes``)."""
     app[STATUS_KEY] = status
-    app.router.add_get("/api/v1/health", get_health)
+
+
+class ConfigState(BaseModel):
+    source: str
+    """"file", "last-good" or "defaults": where the running configuration came from."""
+    error: str | None
+
+
+class HealthReport(BaseModel):
+    """The recorder's health: states and counts, never addresses or credentials."""
+
+    status: Literal["ok", "unhealthy"]
+    version: str
+    uptime_seconds: float
+    board: str
+    config: ConfigState
+    problems: list[str]
+    """Why the recorder is unhealthy; empty when it is healthy."""
+    cameras_online: int
+    cameras_enabled: int
+    cameras: list[dict[str, Any]]
+    recording: list[dict[str, Any]]
+    volumes: list[dict[str, Any]]
+    bays: list[dict[str, Any]]
+    hardware: dict[str, Any] | None
 
 
 _BAY_KEYS = ("bay", "label", "state", "problem", "model", "size_bytes", "filesystem",
@@ -47,8 +76,15 @@ def _hardware(status: DaemonStatus) -> dict[str, Any] | None:
     }
 
 
-async def get_health(request: web.Request) -> web.Response:
-    status = request.app[STATUS_KEY]()
+@routes.get("/api/v1/health", response=HealthReport, other_statuses=(503,), public=True,
+            allow_uninitialized=True)
+async def get_health(ctx: RequestContext) -> web.Response:
+    """Whether the recorder is healthy, and the state of its cameras, disks and hardware.
+
+    Answers without a login, also before the recorder is set up: 200 when healthy,
+    503 with the same report when not (monitoring systems poll it).
+    """
+    status = ctx.app[STATUS_KEY]()
     body = {
         "status": "ok" if not status.problems else "unhealthy",
         "version": status.version,
@@ -89,4 +125,5 @@ async def get_health(request: web.Request) -> web.Response:
         ],
         "hardware": _hardware(status),
     }
-    return web.json_response(body, status=200 if not status.problems else 503)
+    report = HealthReport.model_validate(body)
+    return json_response(report, status=200 if not status.problems else 503)

@@ -54,7 +54,7 @@ def test_an_unknown_setting_lists_the_section_and_suggests_the_spelling(
     problem = only_problem(config_error("[web]\nprot = 8443\n"))
     assert problem.path == "web.prot"
     assert problem.message == ("unknown setting 'prot' (did you mean 'port'?); "
-                               "allowed in this section: host, port, https")
+                               "allowed in this section: host, port, https, http_redirect_port")
 
 
 def test_an_unknown_section_lists_the_top_level_names(config_error: ParseBad) -> None:
