@@ -23,10 +23,12 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Coroutine, Sequence
+import tomllib
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from pydantic import ValidationError
 
 import nvrd
@@ -37,7 +39,14 @@ from hal.board import (
     find_board_profile,
     load_board_profile,
 )
-from nvrd.config import ConfigError, ConfigStore, LoadedConfig, NvrConfig
+from nvrd.config import (
+    ConfigError,
+    ConfigStore,
+    LoadedConfig,
+    NvrConfig,
+    dump_config,
+    parse_config,
+)
 from nvrd.hardware.panel import DaemonSignals
 from nvrd.hardware.service import HardwareService
 from nvrd.paths import DataDir
@@ -51,6 +60,8 @@ from nvrd.system.logs import set_level
 from nvrd.system.sdnotify import SdNotifier
 from nvrd.system.status import DaemonStatus
 from nvrd.system.watchdog import HealthWatchdog, LoopLagProbe
+from nvrd.web.api import ApiRegistry
+from nvrd.web.routes.daemon import DAEMON_KEY
 from nvrd.web.server import WebService
 
 logger = logging.getLogger(__name__)
@@ -70,12 +81,14 @@ class Application:
         board_dirs: Sequence[Path],
         notifier: SdNotifier | None = None,
         extra_services: Sequence[Service] = (),
+        apis: Sequence[ApiRegistry] = (),
     ) -> None:
         self._store = store
         self._data = DataDir(data_dir)
         self._board_dirs = list(board_dirs)
         self._notifier = notifier or SdNotifier()
         self._extra_services = list(extra_services)
+        self._apis = list(apis)
         self._stop_requested = asyncio.Event()
         self._started: list[Service] = []
         self._tasks: set[asyncio.Task[object]] = set()
@@ -191,6 +204,28 @@ class Application:
         finally:
             self._notifier.ready(self.status().summary())
 
+    async def change_config(self, change: Callable[[dict[str, Any]], None], *, what: str,
+                            user: str, source: str) -> NvrConfig:
+        """Apply an installer's change (API, console) the way an edited file is applied:
+        ``change`` edits the configuration as a TOML table; the result is validated as a
+        whole (``ConfigError`` naming the setting and value, nothing written), saved
+        atomically with its last-good copy, applied to every service and audited with who
+        did it from where. Changes run one at a time (with reloads)."""
+        async with self._reload_lock:
+            table = tomllib.loads(dump_config(self.config))
+            change(table)
+            new = parse_config(tomli_w.dumps(table), "the requested change")
+            await asyncio.to_thread(self._store.save, new)
+            self._loaded = LoadedConfig(new, "file", None)
+            self._reload_error = None
+            set_level(new.logging.level)
+            for service in self._started:
+                await service.apply_config(new)
+            if self.audit is not None:
+                self.audit.record("config", what, user=user, source=source)
+            self._notifier.status(self.status().summary())
+            return new
+
     # --- state -------------------------------------------------------------------
 
     @property
@@ -292,7 +327,8 @@ class Application:
         self.ingest = IngestService(config, self.audit, sinks=self.recorder.segmenter)
         self.web = WebService(config.web.host, config.web.port, config.web.https,
                               self._data.tls, self.status,
-                              http_redirect_port=config.web.http_redirect_port)
+                              http_redirect_port=config.web.http_redirect_port,
+                              apis=self._apis, app_values={DAEMON_KEY: self})
         return [self.audit, self.hardware, self.storage, self.bays, self.recorder,
                 self.ingest, *self._extra_services, self.web]
 

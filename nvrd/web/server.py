@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -54,7 +55,10 @@ class WebService(Service):
     def __init__(self, host: str, port: int, https: bool, tls_dir: Path,
                  status: Callable[[], DaemonStatus], *, http_redirect_port: int = 0,
                  authenticator: Authenticator | None = None,
-                 apis: Sequence[ApiRegistry] = (), limits: Limits = DEFAULT_LIMITS) -> None:
+                 apis: Sequence[ApiRegistry] = (), limits: Limits = DEFAULT_LIMITS,
+                 app_values: Mapping[web.AppKey[Any], Any] | None = None) -> None:
+        """``app_values``: what the routes of ``apis`` find on ``request.app`` (the daemon
+        they act on, under ``nvrd.web.routes.daemon.DAEMON_KEY``)."""
         super().__init__()
         self.host, self.port, self.https = host, port, https
         self.http_redirect_port = http_redirect_port
@@ -63,6 +67,7 @@ class WebService(Service):
         self._authenticator = authenticator
         self._apis = tuple(apis)
         self._limits = limits
+        self._app_values = dict(app_values or {})
         self._runner: web.AppRunner | None = None
         self._tls: ServerTls | None = None
         self._redirect: RedirectServer | None = None
@@ -75,6 +80,8 @@ class WebService(Service):
         app[LIMITER_KEY] = ConnectionLimiter(limits.max_connections_per_ip,
                                              log_interval_s=limits.refusal_log_interval_s)
         app.on_response_prepare.append(SecurityHeaders(self.https))
+        for key, value in self._app_values.items():
+            app[key] = value
         health.setup(app, self._status)
         registry = ApiRegistry()
         registry.include(health.routes)

@@ -1,0 +1,1 @@
+"""API routes by subject; each module exports an ``ApiRegistry``."""

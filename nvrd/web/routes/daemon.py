@@ -1,0 +1,55 @@
+"""What the API routes act on: the running daemon, seen through the few things they need.
+
+A Protocol rather than the ``Application`` class itself, so ``nvrd.web`` does not import
+``nvrd.app`` (which builds the web service) and route tests can hand in any daemon that
+has these parts. The application sets itself on the aiohttp app under ``DAEMON_KEY``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from nvrd.config import NvrConfig
+from nvrd.hardware.service import HardwareService
+from nvrd.record.ingest_service import IngestService
+from nvrd.record.recorder import RecorderService
+from nvrd.storage.bays import BayService
+from nvrd.storage.service import StorageService
+from nvrd.system.auditlog import AuditLog
+from nvrd.system.status import DaemonStatus
+
+
+class Daemon(Protocol):
+    audit: AuditLog | None
+    hardware: HardwareService | None
+    storage: StorageService | None
+    bays: BayService | None
+    recorder: RecorderService | None
+    ingest: IngestService | None
+
+    @property
+    def config(self) -> NvrConfig: ...
+
+    def status(self) -> DaemonStatus: ...
+
+    async def change_config(self, change: Callable[[dict[str, Any]], None], *, what: str,
+                            user: str, source: str) -> NvrConfig:
+        """Edit the configuration as a TOML table; validated whole (``ConfigError``),
+        saved, applied to every service, audited."""
+        ...
+
+    async def factory_reset(self, source: str) -> None: ...
+
+    async def shut_down(self, source: str) -> None: ...
+
+    def request_stop(self) -> None: ...
+
+
+DAEMON_KEY: web.AppKey[Daemon] = web.AppKey("daemon", Daemon)
+
+
+def daemon_of(request: web.Request) -> Daemon:
+    return request.app[DAEMON_KEY]
