@@ -60,7 +60,7 @@ from nvrd.system.logs import set_level
 from nvrd.system.sdnotify import SdNotifier
 from nvrd.system.status import DaemonStatus
 from nvrd.system.watchdog import HealthWatchdog, LoopLagProbe
-from nvrd.web.api import ApiRegistry
+from nvrd.web.api import ApiRegistry, Authenticator
 from nvrd.web.routes.daemon import DAEMON_KEY
 from nvrd.web.server import WebService
 
@@ -82,13 +82,17 @@ class Application:
         notifier: SdNotifier | None = None,
         extra_services: Sequence[Service] = (),
         apis: Sequence[ApiRegistry] = (),
+        authenticator: Authenticator | None = None,
     ) -> None:
+        """``apis``: the API routes served; ``authenticator``: who may call them (tests
+        pass their own; by default the box's accounts)."""
         self._store = store
         self._data = DataDir(data_dir)
         self._board_dirs = list(board_dirs)
         self._notifier = notifier or SdNotifier()
         self._extra_services = list(extra_services)
         self._apis = list(apis)
+        self._authenticator = authenticator
         self._stop_requested = asyncio.Event()
         self._started: list[Service] = []
         self._tasks: set[asyncio.Task[object]] = set()
@@ -328,7 +332,8 @@ class Application:
         self.web = WebService(config.web.host, config.web.port, config.web.https,
                               self._data.tls, self.status,
                               http_redirect_port=config.web.http_redirect_port,
-                              apis=self._apis, app_values={DAEMON_KEY: self})
+                              apis=self._apis, authenticator=self._authenticator,
+                              app_values={DAEMON_KEY: self})
         return [self.audit, self.hardware, self.storage, self.bays, self.recorder,
                 self.ingest, *self._extra_services, self.web]
 
