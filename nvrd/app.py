@@ -1,8 +1,8 @@
 """The application: builds the services from the configuration, starts them in
 dependency order, stops them in reverse, reloads on SIGHUP, and tells systemd.
 
-Order (each needs only what comes before it): audit log → hardware (the board's devices)
-→ storage (volumes, writers) → bays (disks in the drive bays, mounted and attached to
+Order (each needs only what comes before it): audit log → accounts (users, sessions) →
+hardware (the board's devices) → storage (volumes, writers) → bays (disks in the drive bays, mounted and attached to
 storage) → recorder (what to record, where) → ingest (readers feeding the recorder) → web.
 Stopping runs in reverse, so readers close their segments before the writers drain and
 stop, bay disks are unmounted before storage stops, and the relays are released last but
@@ -61,6 +61,8 @@ from nvrd.system.sdnotify import SdNotifier
 from nvrd.system.status import DaemonStatus
 from nvrd.system.watchdog import HealthWatchdog, LoopLagProbe
 from nvrd.web.api import ApiRegistry, Authenticator
+from nvrd.web.auth import AccountsService
+from nvrd.web.routes import accounts as account_routes
 from nvrd.web.routes.daemon import DAEMON_KEY
 from nvrd.web.server import WebService
 
@@ -107,6 +109,7 @@ class Application:
         self._board: BoardProfile | None = None
         self._board_error: str | None = None
         self.audit: AuditLog | None = None
+        self.accounts: AccountsService | None = None
         self.hardware: HardwareService | None = None
         self.storage: StorageService | None = None
         self.bays: BayService | None = None
@@ -318,6 +321,7 @@ class Application:
 
     def _build_services(self, config: NvrConfig) -> list[Service]:
         self.audit = AuditLog(self._data.audit_db, config.audit.max_rows)
+        self.accounts = AccountsService(self._data.root / "accounts.db", config, self.audit)
         self.hardware = HardwareService(config, self._data.root, self.audit, self._board,
                                         signals=self._panel_signals,
                                         on_factory_reset=self.factory_reset,
@@ -332,9 +336,10 @@ class Application:
         self.web = WebService(config.web.host, config.web.port, config.web.https,
                               self._data.tls, self.status,
                               http_redirect_port=config.web.http_redirect_port,
-                              apis=self._apis, authenticator=self._authenticator,
+                              apis=[account_routes.routes, *self._apis],
+                              authenticator=self._authenticator or self.accounts.authenticator,
                               app_values={DAEMON_KEY: self})
-        return [self.audit, self.hardware, self.storage, self.bays, self.recorder,
+        return [self.audit, self.accounts, self.hardware, self.storage, self.bays, self.recorder,
                 self.ingest, *self._extra_services, self.web]
 
     async def _start_services(self, services: list[Service]) -> bool:
