@@ -2,8 +2,9 @@
 dependency order, stops them in reverse, reloads on SIGHUP, and tells systemd.
 
 Order (each needs only what comes before it): audit log → accounts (users, sessions) →
-hardware (the board's devices) → storage (volumes, writers) → bays (disks in the drive bays, mounted and attached to
-storage) → recorder (what to record, where) → ingest (readers feeding the recorder) → web.
+hardware (the board's devices) → storage (volumes, writers) → bays (disks in the drive
+bays, mounted and attached to storage) → recorder (what to record, where) → ingest
+(readers feeding the recorder) → web.
 Stopping runs in reverse, so readers close their segments before the writers drain and
 stop, bay disks are unmounted before storage stops, and the relays are released last but
 one. The event engine (a later issue) goes between hardware and the recorder.
@@ -62,7 +63,7 @@ from nvrd.system.status import DaemonStatus
 from nvrd.system.watchdog import HealthWatchdog, LoopLagProbe
 from nvrd.web.api import ApiRegistry, Authenticator
 from nvrd.web.auth import AccountsService
-from nvrd.web.routes import accounts as account_routes
+from nvrd.web.routes.all import daemon_apis
 from nvrd.web.routes.daemon import DAEMON_KEY
 from nvrd.web.server import WebService
 
@@ -86,8 +87,8 @@ class Application:
         apis: Sequence[ApiRegistry] = (),
         authenticator: Authenticator | None = None,
     ) -> None:
-        """``apis``: the API routes served; ``authenticator``: who may call them (tests
-        pass their own; by default the box's accounts)."""
+        """``apis``: API routes served besides the daemon's own; ``authenticator``: who
+        may call them (tests pass their own; by default the box's accounts)."""
         self._store = store
         self._data = DataDir(data_dir)
         self._board_dirs = list(board_dirs)
@@ -336,7 +337,7 @@ class Application:
         self.web = WebService(config.web.host, config.web.port, config.web.https,
                               self._data.tls, self.status,
                               http_redirect_port=config.web.http_redirect_port,
-                              apis=[account_routes.routes, *self._apis],
+                              apis=[*daemon_apis(), *self._apis],
                               authenticator=self._authenticator or self.accounts.authenticator,
                               app_values={DAEMON_KEY: self})
         return [self.audit, self.accounts, self.hardware, self.storage, self.bays, self.recorder,

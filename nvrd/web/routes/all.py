@@ -1,0 +1,12 @@
+"""Every API registry the daemon serves, accounts first."""
+
+from __future__ import annotations
+
+from nvrd.web.api.registry import ApiRegistry
+from nvrd.web.routes import accounts, cameras, hardware, recording, security, storage, system
+
+
+def daemon_apis() -> list[ApiRegistry]:
+    """The route registries of the subjects, in the order the API document lists them."""
+    return [accounts.routes, cameras.routes, recording.routes, storage.routes,
+            hardware.routes, system.routes, security.routes]

@@ -1,0 +1,548 @@
+"""The system: device information and status, time, network view, logs, metrics and
+maintenance (configuration bundle export/import, restore defaults, restart).
+
+Rights: device information and the status summary need a login only (every dashboard
+shows them); time under ``system``; the network view under ``network``; logs under
+``log_view``; ``/metrics`` under ``system`` (give a scraper an API token of a user with
+that right); configuration export/import under ``import_export`` — an export *with*
+secrets (``?secrets=true``) also needs the ``security`` right; restore defaults under
+``restore_defaults``; restart under ``reboot``.
+
+The configuration bundle is JSON: ``{"format": "nvrd-config", "format_version": 1,
+"firmware_version", "board", "exported_at", "secrets", "config": {...}}`` where
+``config`` is the configuration file as a table. Without secrets, camera passwords are
+left out and passwords written in stream URLs read ``***``; importing such a bundle keeps
+the box's current secret of the same camera (same channel; for a URL, the same URL apart
+from the password), and refuses a ``***`` it cannot fill. An import keeps the box's own
+``system.board`` (it says what the hardware is, not a choice) and is validated whole:
+nothing changes unless all of it is valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import socket
+import sqlite3
+import time
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import psutil
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+import nvrd
+from nvrd.config import ConfigError, NvrConfig, dump_config, parse_config
+from nvrd.config.schema import SystemConfig
+from nvrd.paths import shipped_config_dir
+from nvrd.system.logs import redact_url
+from nvrd.web import metrics
+from nvrd.web.api.auth import AUTHENTICATOR_KEY
+from nvrd.web.api.errors import ApiError, Forbidden
+from nvrd.web.api.registry import ApiRegistry, RequestContext
+from nvrd.web.routes.common import (
+    audit,
+    change_config,
+    check_toml,
+    daemon,
+    given,
+    settings_model,
+    source_of,
+    unavailable,
+    user_of,
+)
+
+routes = ApiRegistry(tags=("system",))
+
+REDACTED = "***"
+LOG_EXPORT_BATCH = 1000
+LOG_EXPORT_MAX_ROWS = 1_000_000
+RESTART_DELAY_S = 0.5
+"""The restart waits this long so that its answer reaches the client first."""
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+# --- models -----------------------------------------------------------------------------
+
+class DeviceInfo(BaseModel):
+    name: str
+    model: str | None
+    board: str
+    board_description: str
+    version: str
+    uptime_seconds: float
+    started_at: dt.datetime
+    hostname: str
+    serial: str | None
+    """The box's serial number; None: the board profile does not say where to read it."""
+
+
+class StatusOut(BaseModel):
+    """The daemon's state in a few numbers, for dashboards."""
+
+    healthy: bool
+    summary: str
+    problems: list[str]
+    version: str
+    uptime_seconds: float
+    config_source: str
+    config_error: str | None
+    cameras_enabled: int
+    cameras_online: int
+    streams_recording: int
+    volumes: int
+    volumes_writable: int
+
+
+class TimeOut(BaseModel):
+    timezone: str
+    utc: dt.datetime
+    local: dt.datetime
+    ntp: None
+    """NTP settings: not in the configuration yet (the box keeps the time its OS sets)."""
+    missing: list[str]
+    """What the vendor's time page has that this recorder does not configure yet."""
+
+
+TimeIn = settings_model("TimeIn", SystemConfig, ("timezone",),
+                        doc="Time settings to change; those left out keep their value.")
+
+
+class Address(BaseModel):
+    family: Literal["ipv4", "ipv6", "mac"]
+    address: str
+    netmask: str | None
+
+
+class Interface(BaseModel):
+    name: str
+    up: bool
+    speed_mbps: int | None
+    mtu: int | None
+    addresses: list[Address]
+
+
+class NetworkOut(BaseModel):
+    hostname: str
+    interfaces: list[Interface]
+    """Read from the operating system; the network is not configured by the recorder
+    yet (addresses come from the OS's own configuration or DHCP)."""
+
+
+class LogQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Annotated[str, Field(max_length=32)] | None = None
+    """system, config, camera, security, storage, poe, ptz, alarm, hardware ..."""
+    user: Annotated[str, Field(max_length=64)] | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class LogExportQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Annotated[str, Field(max_length=32)] | None = None
+    user: Annotated[str, Field(max_length=64)] | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+
+
+class LogEntry(BaseModel):
+    time: dt.datetime
+    type: str
+    user: str
+    source: str
+    action: str
+    result: str
+    details: str
+
+
+class ExportQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secrets: bool = False
+    """Include camera passwords (needs the security right too)."""
+
+
+class ConfigBundle(BaseModel):
+    """A configuration as exported and imported."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["nvrd-config"] = "nvrd-config"
+    format_version: Literal[1] = 1
+    firmware_version: str = ""
+    board: str = ""
+    exported_at: dt.datetime | None = None
+    secrets: bool = False
+    """Whether the passwords are in it."""
+    config: dict[str, Any]
+    """The configuration file as a table (``nvrd.toml``)."""
+
+
+class ImportOut(BaseModel):
+    imported: bool
+    cameras: int
+    kept_secrets: int
+    """Secrets left out of the bundle and kept from the box's configuration."""
+
+
+class RestoreBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keep_network: bool = True
+    """Keep the web settings (address, port, HTTPS), so the box stays reachable."""
+    keep_users: bool = True
+    """Keep the accounts. Restoring the configuration never touches the accounts
+    database; wiping it from the API is not available (false is refused)."""
+
+
+class Accepted(BaseModel):
+    message: str
+
+
+# --- device and status ------------------------------------------------------------------
+
+@routes.get("/api/v1/system", response=DeviceInfo)
+async def get_system(ctx: RequestContext) -> DeviceInfo:
+    """What this recorder is: name, model, board, firmware version, uptime."""
+    d = daemon(ctx)
+    status = d.status()
+    board = d.hardware.board if d.hardware is not None else None
+    return DeviceInfo(
+        name=d.config.system.name, model=board.model if board else None,
+        board=board.name if board else d.config.system.board,
+        board_description=board.description if board else status.board,
+        version=status.version, uptime_seconds=round(status.uptime_s, 1),
+        started_at=_EPOCH + dt.timedelta(microseconds=status.started_us),
+        hostname=socket.gethostname(), serial=None)
+
+
+@routes.get("/api/v1/status", response=StatusOut)
+async def get_status(ctx: RequestContext) -> StatusOut:
+    """The daemon's state in a few numbers: health, cameras online, streams recording,
+    writable volumes."""
+    status = daemon(ctx).status()
+    return StatusOut(
+        healthy=not status.problems, summary=status.summary(), problems=status.problems,
+        version=status.version, uptime_seconds=round(status.uptime_s, 1),
+        config_source=status.config_source, config_error=status.config_error,
+        cameras_enabled=status.cameras_enabled, cameras_online=status.cameras_online,
+        streams_recording=status.streams_recording, volumes=len(status.volumes),
+        volumes_writable=status.volumes_writable)
+
+
+@routes.get("/metrics", response=str, media_type=metrics.CONTENT_TYPE, right="system")
+async def get_metrics(ctx: RequestContext) -> web.Response:
+    """The recorder's state in Prometheus' text format (streams, disks, PoE, alarms)."""
+    body = metrics.render(daemon(ctx).status)
+    return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
+# --- time and network -------------------------------------------------------------------
+
+def _time(config: NvrConfig) -> TimeOut:
+    now = dt.datetime.now(dt.UTC)
+    return TimeOut(timezone=config.system.timezone, utc=now,
+                   local=now.astimezone(zoneinfo.ZoneInfo(config.system.timezone)),
+                   ntp=None, missing=["NTP servers and interval", "manual time setting",
+                                      "DST rules other than the time zone's"])
+
+
+@routes.get("/api/v1/system/time", response=TimeOut, right="system")
+async def get_time(ctx: RequestContext) -> TimeOut:
+    """The time zone and the current time (NTP is not configurable yet: see
+    ``missing``)."""
+    return _time(daemon(ctx).config)
+
+
+@routes.put("/api/v1/system/time", body=TimeIn, response=TimeOut, right="system")
+async def put_time(ctx: RequestContext[Any]) -> TimeOut:
+    """Set the time zone (schedules and shown times follow it)."""
+    changes = given(ctx.body)
+
+    def update(table: dict[str, Any]) -> None:
+        table.setdefault("system", {}).update(changes)
+
+    config = await change_config(ctx, update, "time settings changed: "
+                                 + ", ".join(f"{k} = {v}" for k, v in changes.items()))
+    return _time(config)
+
+
+def _network() -> NetworkOut:
+    addresses = psutil.net_if_addrs()
+    stats = psutil.net_if_stats()
+    families = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6",
+                getattr(psutil, "AF_LINK", -1): "mac"}
+    interfaces = []
+    for name in sorted(set(addresses) | set(stats)):
+        stat = stats.get(name)
+        interfaces.append(Interface(
+            name=name, up=bool(stat and stat.isup),
+            speed_mbps=(stat.speed or None) if stat else None,
+            mtu=stat.mtu if stat else None,
+            addresses=[Address(family=families[a.family], address=a.address,  # type: ignore[arg-type]
+                               netmask=a.netmask)
+                       for a in addresses.get(name, []) if a.family in families]))
+    return NetworkOut(hostname=socket.gethostname(), interfaces=interfaces)
+
+
+@routes.get("/api/v1/system/network", response=NetworkOut, right="network")
+async def get_network(ctx: RequestContext) -> NetworkOut:
+    """The network interfaces as the operating system has them: link, speed, addresses."""
+    return await asyncio.to_thread(_network)
+
+
+# --- logs -------------------------------------------------------------------------------
+
+def _us(moment: dt.datetime | None) -> int | None:
+    return None if moment is None else (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def query_log(path: Path, *, type: str | None = None, user: str | None = None,
+              since_us: int | None = None, until_us: int | None = None,
+              before_id: int | None = None, limit: int = 100
+              ) -> list[tuple[int, LogEntry]]:
+    """Newest first, with the row ids (for paging). Blocking: run it in a thread.
+
+    Reads the audit database read-only (``AuditLog.query`` has no upper time bound and
+    no paging yet)."""
+    clauses, params = [], []
+    for clause, value in (("type = ?", type), ("user = ?", user), ("time_us >= ?", since_us),
+                          ("time_us < ?", until_us), ("id < ?", before_id)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        connection.execute("PRAGMA busy_timeout=5000")
+        rows = connection.execute(
+            "SELECT id, time_us, type, user, source, action, result, details FROM audit "
+            f"{where} ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+    finally:
+        connection.close()
+    return [(row[0], LogEntry(time=_EPOCH + dt.timedelta(microseconds=row[1]), type=row[2],
+                              user=row[3], source=row[4], action=row[5], result=row[6],
+                              details=row[7])) for row in rows]
+
+
+def _audit_path(ctx: RequestContext[Any, Any, Any]) -> Path:
+    log = daemon(ctx).audit
+    if log is None or not log.path.exists():
+        raise unavailable("the audit log", code="service_unavailable")
+    return log.path
+
+
+@routes.get("/api/v1/logs", query=LogQuery, response=list[LogEntry], right="log_view")
+async def get_logs(ctx: RequestContext[None, LogQuery]) -> list[LogEntry]:
+    """Search the audit log by type, user and time; newest first."""
+    q = ctx.query
+    try:
+        rows = await asyncio.to_thread(query_log, _audit_path(ctx), type=q.type, user=q.user,
+                                       since_us=_us(q.since), until_us=_us(q.until),
+                                       limit=q.limit)
+    except sqlite3.Error as exc:
+        raise unavailable("the audit log", str(exc), code="service_unavailable") from None
+    return [entry for _, entry in rows]
+
+
+def _csv(rows: list[tuple[int, LogEntry]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for _, e in rows:
+        writer.writerow([e.time.isoformat(), e.type, e.user, e.source, e.action, e.result,
+                         _no_formula(e.details)])
+    return buffer.getvalue().encode()
+
+
+def _no_formula(text: str) -> str:
+    """A cell starting with = + - @ is a formula to a spreadsheet: quote it."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
+@routes.get("/api/v1/logs/export", query=LogExportQuery, response=str,
+            media_type="text/csv", right="log_view", timeout_s=600.0)
+async def export_logs(ctx: RequestContext[None, LogExportQuery]) -> web.StreamResponse:
+    """The audit log (filtered like the search) as a CSV download, newest first."""
+    q = ctx.query
+    path = _audit_path(ctx)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="nvrd-log-{stamp}.csv"'})
+    await response.prepare(ctx.request)
+    await response.write(b"time,type,user,source,action,result,details\r\n")
+    before: int | None = None
+    sent = 0
+    while sent < LOG_EXPORT_MAX_ROWS:
+        rows = await asyncio.to_thread(query_log, path, type=q.type, user=q.user,
+                                       since_us=_us(q.since), until_us=_us(q.until),
+                                       before_id=before, limit=LOG_EXPORT_BATCH)
+        if not rows:
+            break
+        await response.write(_csv(rows))
+        sent += len(rows)
+        before = rows[-1][0]
+    await response.write_eof()
+    audit(ctx, "operation", "log exported", details=f"{sent} row(s)")
+    return response
+
+
+# --- configuration bundle ---------------------------------------------------------------
+
+def _table(config: NvrConfig) -> dict[str, Any]:
+    return tomllib.loads(dump_config(config))
+
+
+def strip_secrets(table: dict[str, Any]) -> dict[str, Any]:
+    """Camera passwords left out, passwords in stream URLs as ``***``."""
+    for camera in table.get("cameras", []):
+        camera.pop("password", None)
+        for stream in ("main", "sub"):
+            if isinstance(camera.get(stream), dict) and "url" in camera[stream]:
+                camera[stream]["url"] = redact_url(camera[stream]["url"]).replace(
+                    ":***@", f":{REDACTED}@")
+    return table
+
+
+def restore_secrets(table: dict[str, Any], current: NvrConfig) -> int:
+    """Fill the secrets an export without secrets left out from the box's configuration
+    (same channel); how many were filled. ApiError 422 for a ``***`` it cannot fill."""
+    kept = 0
+    for index, camera in enumerate(table.get("cameras", [])):
+        if not isinstance(camera, dict):
+            continue
+        mine = current.camera(camera.get("channel", -1)) if isinstance(
+            camera.get("channel"), int) else None
+        if "password" not in camera and mine is not None and \
+                mine.password.get_secret_value():
+            camera["password"] = mine.password.get_secret_value()
+            kept += 1
+        for stream in ("main", "sub"):
+            url = camera.get(stream, {}).get("url") if isinstance(camera.get(stream),
+                                                                 dict) else None
+            if not isinstance(url, str) or urlsplit(url).password != REDACTED:
+                continue
+            theirs = getattr(mine, stream, None) if mine is not None else None
+            if theirs is not None and redact_url(str(theirs.url)) == url:
+                camera[stream]["url"] = str(theirs.url)
+                kept += 1
+                continue
+            raise ApiError(422, "config_invalid", f"config.cameras[{index}].{stream}.url: "
+                           "its password was left out at export and this recorder has no "
+                           "camera with the same URL on that channel to take it from; put "
+                           "the password in the URL (got "
+                           f"{url!r})")
+    return kept
+
+
+@routes.get("/api/v1/maintenance/config", query=ExportQuery, response=ConfigBundle,
+            right="import_export")
+async def export_config(ctx: RequestContext[None, ExportQuery]) -> web.Response:
+    """Export the configuration as a versioned bundle (without passwords unless
+    ``secrets=true``, which also needs the security right)."""
+    if ctx.query.secrets:
+        authenticator = ctx.app[AUTHENTICATOR_KEY]
+        if ctx.principal is None or not authenticator.authorize(ctx.principal, "security",
+                                                                None):
+            raise Forbidden("exporting with secrets needs the 'security' right too, "
+                            "which your account does not have")
+    d = daemon(ctx)
+    table = _table(d.config)
+    if not ctx.query.secrets:
+        strip_secrets(table)
+    bundle = ConfigBundle(firmware_version=nvrd.__version__, board=d.config.system.board,
+                          exported_at=dt.datetime.now(dt.UTC), secrets=ctx.query.secrets,
+                          config=table)
+    audit(ctx, "config", "configuration exported",
+          details="with secrets" if ctx.query.secrets else "without secrets")
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return web.Response(body=bundle.model_dump_json(), content_type="application/json",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="nvrd-config-{stamp}.json"'})
+
+
+@routes.post("/api/v1/maintenance/config", body=ConfigBundle, response=ImportOut,
+             right="import_export")
+async def import_config(ctx: RequestContext[ConfigBundle]) -> ImportOut:
+    """Import a configuration bundle: validated as a whole, then saved, applied and
+    audited; nothing changes when any of it is invalid (422 naming each problem)."""
+    d = daemon(ctx)
+    new = ctx.body.config
+    check_toml(new, "the bundle's config")
+    new.setdefault("system", {})
+    if not isinstance(new["system"], dict):
+        raise ApiError(422, "config_invalid", "config.system: must be a JSON object")
+    new["system"]["board"] = d.config.system.board
+    kept = restore_secrets(new, d.config)
+
+    def replace(table: dict[str, Any]) -> None:
+        table.clear()
+        table.update(new)
+
+    config = await change_config(ctx, replace, "configuration imported" + (
+        f" (from firmware {ctx.body.firmware_version})" if ctx.body.firmware_version
+        else ""))
+    return ImportOut(imported=True, cameras=len(config.cameras), kept_secrets=kept)
+
+
+def factory_table(current: NvrConfig, *, keep_network: bool) -> dict[str, Any]:
+    """The factory configuration (the shipped ``nvrd.toml``, else the schema's defaults)
+    as a table, keeping the board and, if asked, the web settings."""
+    path = shipped_config_dir() / "nvrd.toml"
+    try:
+        factory = parse_config(path.read_text("utf-8"), str(path))
+    except (OSError, ConfigError):
+        factory = NvrConfig()
+    table = _table(factory)
+    table.setdefault("system", {})["board"] = current.system.board
+    if keep_network:
+        table["web"] = _table(current)["web"]
+    return table
+
+
+@routes.post("/api/v1/maintenance/restore-defaults", body=RestoreBody, response=Accepted,
+             right="restore_defaults")
+async def restore_defaults(ctx: RequestContext[RestoreBody]) -> Accepted:
+    """Restore the factory configuration (cameras, schedules, storage, alarms ...).
+
+    Recordings stay on the disks; the board stays. ``keep_network`` keeps the web
+    settings. Accounts are never touched by this (``keep_users: false`` is refused: wiping
+    the accounts is done on the console).
+    """
+    if not ctx.body.keep_users:
+        raise ApiError(501, "not_implemented", "wiping the accounts is not available "
+                       "from the API: restore with keep_users = true, then delete users, "
+                       "or reset the accounts on the console")
+    table = factory_table(daemon(ctx).config, keep_network=ctx.body.keep_network)
+    check_toml(table, "the factory configuration")
+
+    def replace(current: dict[str, Any]) -> None:
+        current.clear()
+        current.update(table)
+
+    await change_config(ctx, replace, "factory defaults restored" + (
+        " (network kept)" if ctx.body.keep_network else ""))
+    return Accepted(message="the factory configuration is restored and applied; "
+                            "accounts and recordings are kept")
+
+
+@routes.post("/api/v1/maintenance/reboot", response=Accepted, status=202, right="reboot")
+async def reboot(ctx: RequestContext) -> Accepted:
+    """Restart the recorder: recordings are closed, disks unmounted, then the daemon
+    stops and its supervisor (systemd) starts it again."""
+    d = daemon(ctx)
+    audit(ctx, "system", "restart requested")
+    asyncio.get_running_loop().call_later(RESTART_DELAY_S, d.request_stop)
+    return Accepted(message=f"restarting in {RESTART_DELAY_S:g} s, requested by "
+                            f"{user_of(ctx)} ({source_of(ctx)})")
+
