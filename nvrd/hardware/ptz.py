@@ -23,6 +23,10 @@ class PtzUnavailable(LookupError):
     """The channel has no PTZ, or the bus is not there; the message says which."""
 
 
+class NoPtzDome(PtzUnavailable):
+    """The channel has no dome configured: the installer's setting, not a fault."""
+
+
 class PtzDomes:
     def __init__(self, bus: PtzBus | None, config: NvrConfig,
                  bus_problem: str | None = None) -> None:
@@ -86,5 +90,5 @@ class PtzDomes:
         if self._bus is None:
             raise PtzUnavailable(f"channel {channel}: the RS-485 PTZ bus is not available "
                                  f"({self._bus_problem or 'the board has no PTZ port'})")
-        raise PtzUnavailable(f"channel {channel} has no PTZ dome configured "
+        raise NoPtzDome(f"channel {channel} has no PTZ dome configured "
                              "([cameras.ptz] protocol, address, baud)")

@@ -26,7 +26,7 @@ from hal.ptz import Zoom as ZoomDirection
 from hal.ptz.base import PtzCamera
 from nvrd.config.schema import MAX_CHANNELS
 from nvrd.hardware.alarmio import AlarmInputStatus, AlarmOutputStatus
-from nvrd.hardware.ptz import PtzUnavailable
+from nvrd.hardware.ptz import NoPtzDome, PtzUnavailable
 from nvrd.web.api.errors import ApiError, Conflict, NotFound
 from nvrd.web.api.registry import ApiRegistry, RequestContext
 from nvrd.web.routes.common import audit, change_config, daemon, unavailable
@@ -263,6 +263,8 @@ async def _dome(ctx: Ctx) -> PtzCamera:
         raise unavailable("PTZ", "the hardware service is not running")
     try:
         camera: PtzCamera = await hardware.ptz.camera(ctx.path.channel)
+    except NoPtzDome as exc:
+        raise ApiError(404, "no_ptz", str(exc)) from None
     except PtzUnavailable as exc:
         raise unavailable("PTZ", str(exc), code="ptz_unavailable") from None
     return camera
