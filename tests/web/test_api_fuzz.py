@@ -26,7 +26,11 @@ from schemathesis.checks import not_a_server_error
 
 from tests.daemon_harness import Daemon, config_toml, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # the box's own self-signed certificate: verification is off on purpose
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+]
 
 PASSWORD = "Kestrel-Night-47x"
 LEFT_OUT = re.compile(r"^/api/v1/(maintenance/|storage/bays/[^/]+/prepare$|sessions?(/|$)"

@@ -249,7 +249,7 @@ async def test_ptz_move_reaches_the_dome(nvr: Nvr) -> None:
     assert status == 204
     await _until(lambda: dome().pan == Pan.STOP)
     status, error = await nvr.call("POST", "/api/v1/channels/2/ptz/stop")
-    assert status == 503 and "no PTZ dome" in error["error"]["message"]
+    assert status == 404 and "no PTZ dome" in error["error"]["message"]
 
 
 async def test_panel_and_device_info(nvr: Nvr) -> None:
