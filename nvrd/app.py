@@ -237,6 +237,10 @@ class Application:
     # --- state -------------------------------------------------------------------
 
     @property
+    def data_dir(self) -> DataDir:
+        return self._data
+
+    @property
     def config(self) -> NvrConfig:
         assert self._loaded is not None, "configuration is loaded first thing in run()"
         return self._loaded.config
@@ -283,13 +287,12 @@ class Application:
     def _panel_signals(self) -> DaemonSignals:
         """What the front panel lamps show of the recorder (see nvrd/hardware/panel.py)."""
         recording = self.recorder.snapshot() if self.recorder else []
-        volumes = self.storage.snapshot() if self.storage else []
+        writable = self.storage.any_writable() if self.storage else False
         faults = self.bays.bay_faults() if self.bays else {}
         bays = self.bays.snapshot() if self.bays else []
         return DaemonSignals(
             recording=any(s.recording for c in recording for s in c.streams.values()),
-            disk_fault=bool(self.config.cameras) and not any(v.state == "ready"
-                                                             for v in volumes),
+            disk_fault=bool(self.config.cameras) and not writable,
             bays_present=frozenset(b.bay for b in bays if b.state != "empty"),
             bays_faulty=frozenset(n for n, fault in faults.items() if fault))
 

@@ -75,6 +75,10 @@ class PanelDriver:
     def phase(self) -> Phase:
         return self._phase
 
+    def refresh_soon(self) -> None:
+        """Refresh once the current callback is done (e.g. after an alarm's listeners)."""
+        asyncio.get_running_loop().call_soon(self.refresh)
+
     def refresh(self) -> None:
         """Recompute and show; never raises (a lamp must not take the daemon down)."""
         try:

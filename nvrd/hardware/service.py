@@ -201,7 +201,9 @@ class HardwareService(Service):
         assert self.board is not None
         backend = self._gpio_backend()
         alarm_io = AlarmIO(self.board.gpio, backend, self._config, self._audit)
-        alarm_io.on_input(lambda _event: self.panel.refresh() if self.panel else None)
+        # the lamp follows at the next turn of the loop: nothing ahead of the alarm's own
+        # listeners (linkage) on the alarm path
+        alarm_io.on_input(lambda _event: self.panel.refresh_soon() if self.panel else None)
         await alarm_io.start()
         self.alarm_io = alarm_io
 

@@ -216,6 +216,10 @@ class StorageService(Service):
                 streams=tuple(f"ch{c}-{s}" for c, s in sorted(volume.streams))))
         return result
 
+    def any_writable(self) -> bool:
+        """Some volume is recorded on now (cheap: no statistics, for the panel lamps)."""
+        return any(v.writable for v in self._volumes.values())
+
     def writers(self) -> dict[str, VolumeWriter]:
         return {v.name: v.writer for v in self._volumes.values() if v.writer is not None}
 

@@ -40,6 +40,7 @@ async def test_an_attached_volume_records_until_detached_and_survives_a_reload(
     storage.on_change(lambda: changes.append(None))
     await storage.start()
     try:
+        await _wait(storage.any_writable, "the configured volume writable")
         await storage.attach(VolumeConfig(path=str(bay), name="bay2", group=2))
         states = {v.name: v.state for v in storage.snapshot()}
         assert set(states) == {"configured", "bay2"}

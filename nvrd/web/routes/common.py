@@ -10,7 +10,6 @@ everywhere.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Annotated, Any
 
 import tomli_w
@@ -94,14 +93,9 @@ def unavailable(what: str, reason: str | None = None, code: str = "hardware_unav
     return ApiError(503, code, text, headers={"Retry-After": "30"})
 
 
-def data_dir(ctx: Context) -> DataDir | None:
-    """The daemon's data directory. The seam has no attribute for it yet: the audit log's
-    database is ``<data>/audit.db`` (``DataDir.audit_db``), so its parent is the root."""
-    explicit = getattr(daemon(ctx), "data_dir", None)
-    if isinstance(explicit, Path):
-        return DataDir(explicit)
-    log = daemon(ctx).audit
-    return DataDir(log.path.parent) if log is not None else None
+def data_dir(ctx: Context) -> DataDir:
+    """The daemon's data directory."""
+    return daemon(ctx).data_dir
 
 
 def settings_model(name: str, section: type[Section], fields: Iterable[str], doc: str

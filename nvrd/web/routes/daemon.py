@@ -14,16 +14,19 @@ from aiohttp import web
 
 from nvrd.config import NvrConfig
 from nvrd.hardware.service import HardwareService
+from nvrd.paths import DataDir
 from nvrd.record.ingest_service import IngestService
 from nvrd.record.recorder import RecorderService
 from nvrd.storage.bays import BayService
 from nvrd.storage.service import StorageService
 from nvrd.system.auditlog import AuditLog
 from nvrd.system.status import DaemonStatus
+from nvrd.web.auth import AccountsService
 
 
 class Daemon(Protocol):
     audit: AuditLog | None
+    accounts: AccountsService | None
     hardware: HardwareService | None
     storage: StorageService | None
     bays: BayService | None
@@ -32,6 +35,9 @@ class Daemon(Protocol):
 
     @property
     def config(self) -> NvrConfig: ...
+
+    @property
+    def data_dir(self) -> DataDir: ...
 
     def status(self) -> DaemonStatus: ...
 

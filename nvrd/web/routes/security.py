@@ -3,10 +3,9 @@ checklist that the recorder can see for itself — weak passwords, HTTPS off, th
 redirect, default ports, the certificate (self-signed, expiring, expired), lockout and
 idle-logout settings — and the lockout/idle-logout settings themselves.
 
-Weak passwords: the accounts database stores each password's strength class when it is
-set (passwords cannot be read back); it is read here read-only
-(``<data>/accounts.db``, table ``users``). A box without that database yet has no users,
-which is a finding of its own.
+Weak passwords: the account store keeps each password's strength class from when it was
+set (passwords cannot be read back). A box whose account store is not open is a finding
+of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from nvrd.accounts.store import AccountStore
 from nvrd.config import NvrConfig
 from nvrd.config.schema import SecurityConfig
 from nvrd.web.api.registry import ApiRegistry, RequestContext
@@ -30,7 +30,6 @@ routes = ApiRegistry(tags=("security",))
 CERTIFICATE_WARNING_DAYS = 30
 DEFAULT_WEB_PORTS = (80, 443, 8443)
 RECOMMENDED_LOCKOUT_ATTEMPTS = 5
-ACCOUNTS_DB = "accounts.db"
 Severity = Literal["info", "warning", "critical"]
 
 
@@ -68,11 +67,11 @@ SecuritySettingsIn = settings_model(
 # --- checks (pure, so each finding is tested alone) -------------------------------------
 
 def password_findings(users: list[tuple[str, str, bool]] | None) -> list[Finding]:
-    """``users``: (name, strength, enabled); None: the accounts database is missing."""
+    """``users``: (name, strength, enabled); None: the account store is not open."""
     if users is None:
         return [Finding(code="accounts_unavailable", severity="warning",
-                        message="the accounts database was not found, so password "
-                                "strength could not be checked")]
+                        message="the account store is not open, so password strength "
+                                "could not be checked")]
     weak = [name for name, strength, enabled in users
             if enabled and strength in ("weak", "invalid")]
     if not weak:
@@ -144,18 +143,9 @@ def certificate_findings(info: CertificateInfo | None, now: dt.datetime,
 _RANK = {"critical": 0, "warning": 1, "info": 2}
 
 
-def read_password_strengths(path: Path) -> list[tuple[str, str, bool]] | None:
-    """(name, strength, enabled) of every user; None without the database. Blocking."""
-    if not path.is_file():
-        return None
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        connection.execute("PRAGMA busy_timeout=5000")
-        rows = connection.execute(
-            "SELECT name, password_strength, enabled FROM users").fetchall()
-    finally:
-        connection.close()
-    return [(str(name), str(strength), bool(enabled)) for name, strength, enabled in rows]
+def password_strengths(store: AccountStore) -> list[tuple[str, str, bool]]:
+    """(name, strength, enabled) of every user. Blocking."""
+    return [(u.name, str(u.password_strength), u.enabled) for u in store.list_users()]
 
 
 def _certificate(tls_dir: Path) -> tuple[CertificateInfo | None, str | None]:
@@ -171,21 +161,20 @@ async def security_status(ctx: RequestContext) -> SecurityStatus:
     config = daemon(ctx).config
     data = data_dir(ctx)
     findings: list[Finding] = []
-    if data is not None:
-        try:
-            users = await asyncio.to_thread(read_password_strengths,
-                                            data.root / ACCOUNTS_DB)
-        except sqlite3.Error as exc:
-            users = None
-            findings.append(Finding(code="accounts_unreadable", severity="warning",
-                                    message=f"the accounts database could not be read: "
-                                            f"{exc}"))
-        else:
-            findings += password_findings(users)
+    accounts = daemon(ctx).accounts
+    store = accounts.store if accounts is not None else None
+    try:
+        users = (await asyncio.to_thread(password_strengths, store)
+                 if store is not None else None)
+    except sqlite3.Error as exc:
+        findings.append(Finding(code="accounts_unreadable", severity="warning",
+                                message=f"the accounts database could not be read: {exc}"))
+    else:
+        findings += password_findings(users)
     findings += web_findings(config)
     findings += session_findings(config.security)
     info: CertificateInfo | None = None
-    if config.web.https and data is not None:
+    if config.web.https:
         info, problem = await asyncio.to_thread(_certificate, data.tls)
         findings += certificate_findings(info, dt.datetime.now(dt.UTC), problem)
     findings.sort(key=lambda f: _RANK[f.severity])

@@ -334,7 +334,7 @@ def _admin_with_a_weak_password(data_dir: Path) -> None:
 
 async def test_security_findings_on_the_default_configuration(nvr: Nvr) -> None:
     assert nvr.app.audit is not None
-    await asyncio.to_thread(_admin_with_a_weak_password, nvr.app.audit.path.parent)
+    await asyncio.to_thread(_admin_with_a_weak_password, nvr.app.data_dir.root)
     status, report = await nvr.call("GET", "/api/v1/security/status")
     assert status == 200, report
     codes = [f["code"] for f in report["findings"]]
