@@ -84,13 +84,16 @@ class _Volume:
         self.writer: VolumeWriter | None = None
         self.problem: str | None = "not opened yet"
         self.stalled = False
+        self.failed = False  # its writer failed; stays so until it opens again
         self.retry_at = 0.0
         self.streams: set[tuple[int, str]] = set()
 
     @property
     def state(self) -> str:
         if self.writer is None:
-            return "missing"
+            # a disk that failed and is still unusable at the retry is reported failed,
+            # not merely missing: the technician must know it went wrong, not just away
+            return "failed" if self.failed else "missing"
         if self.stalled:
             return "stalled"
         return str(self.writer.state)
@@ -356,6 +359,7 @@ class StorageService(Service):
 
         writer = VolumeWriter(volume.name, volume.path, mounted, self._policy(), deliver)
         volume.writer, volume.problem, volume.stalled = writer, None, False
+        volume.failed = False
         logger.info("volume %s (%s) opened: %s", volume.name, mounted.identity.uuid,
                     volume.path)
         writer.start()
@@ -377,7 +381,7 @@ class StorageService(Service):
             self._audit.record("storage", f"volume {notice.volume} {notice.kind}",
                                result=result, details=notice.message)
         if notice.kind == "failed":
-            volume.problem = notice.message
+            volume.problem, volume.failed = notice.message, True
             volume.retry_at = time.monotonic() + RETRY_FAILED_S
         if notice.kind in ("ready", "full", "writable", "failed"):
             if notice.kind == "ready":

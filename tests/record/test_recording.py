@@ -25,6 +25,7 @@ from nvrd.record.clock import SteppableClock
 from nvrd.record.fmp4 import scan_file
 from nvrd.record.ingest_service import IngestService
 from nvrd.record.recorder import rotate_offset_us
+from nvrd.storage import service as storage_service
 from nvrd.storage.catalog import Interval, SegmentRow
 from nvrd.storage.model import RecordType
 from nvrd.storage.volume import IDENTITY_FILE, prepare_volume
@@ -576,11 +577,13 @@ async def test_h265_video_and_aac_audio_are_recorded_as_they_come(
 # --- 10. several volumes ---------------------------------------------------------------------
 
 async def test_a_stream_moves_to_another_volume_when_its_own_fails(
-        fakecams: StartFakeCams, tmp_path: Path) -> None:
+        fakecams: StartFakeCams, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two volumes; the one being written loses its identity file (disk pulled): the
     writer fails it, the stream moves to the other volume and records on, the timeline
     (merged across volumes) shows at most a short gap, and the failed one is not
-    written into again."""
+    written into again. The failed volume is retried at once here, and still reads
+    "failed" (not merely "missing") while it cannot be opened."""
+    monkeypatch.setattr(storage_service, "RETRY_FAILED_S", 0.0)
     cams = fakecams([CameraSpec("cam1", SMALL, None)])
     text = config_text(camera_toml(1, cams.url("cam1", "main"))).replace(
         '[[storage.volumes]]\npath = "v1"\n',
@@ -600,6 +603,10 @@ async def test_a_stream_moves_to_another_volume_when_its_own_fails(
         recorded = stack.status(1).packets_recorded
         await stack.wait_for(lambda: stack.status(1).packets_recorded >= recorded + 3 * FPS,
                              20, "3 s recorded on the other volume")
+        def retried() -> bool:  # the failed volume was tried again and still cannot open
+            return any(v.name == first and IDENTITY_FILE in (v.reason or "")
+                       for v in stack.storage.snapshot())
+        await stack.wait_for(retried, 10, f"{first} retried")
         states = {v.name: v.state for v in stack.storage.snapshot()}
         assert states == {first: "failed", other: "ready"}, states
         assert {p for p in (tmp_path / first).rglob("*.mp4")} == files_left
