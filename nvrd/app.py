@@ -1,10 +1,12 @@
 """The application: builds the services from the configuration, starts them in
 dependency order, stops them in reverse, reloads on SIGHUP, and tells systemd.
 
-Order (each needs only what comes before it): audit log → accounts (users, sessions) →
+Order (each needs only what comes before it): audit log → time sync (NTP, if on: the
+clock is checked before anything records) → accounts (users, sessions) →
 hardware (the board's devices) → storage (volumes, writers) → bays (disks in the drive
 bays, mounted and attached to storage) → recorder (what to record, where) → ingest
-(readers feeding the recorder) → web.
+(readers feeding the recorder) → live sources (the services' hooks feeding the live
+event stream) → web.
 Stopping runs in reverse, so readers close their segments before the writers drain and
 stop, bay disks are unmounted before storage stops, and the relays are released last but
 one. The event engine (a later issue) goes between hardware and the recorder.
@@ -48,6 +50,8 @@ from nvrd.config import (
     dump_config,
     parse_config,
 )
+from nvrd.events.live import LiveFeed
+from nvrd.events.live_sources import LiveSources
 from nvrd.hardware.panel import DaemonSignals
 from nvrd.hardware.service import HardwareService
 from nvrd.paths import DataDir
@@ -60,6 +64,7 @@ from nvrd.system.auditlog import AuditLog
 from nvrd.system.logs import set_level
 from nvrd.system.sdnotify import SdNotifier
 from nvrd.system.status import DaemonStatus
+from nvrd.system.timesync import TimeSync, WallClock
 from nvrd.system.watchdog import HealthWatchdog, LoopLagProbe
 from nvrd.web.api import ApiRegistry, Authenticator
 from nvrd.web.auth import AccountsService
@@ -86,9 +91,12 @@ class Application:
         extra_services: Sequence[Service] = (),
         apis: Sequence[ApiRegistry] = (),
         authenticator: Authenticator | None = None,
+        wall_clock: WallClock | None = None,
     ) -> None:
         """``apis``: API routes served besides the daemon's own; ``authenticator``: who
-        may call them (tests pass their own; by default the box's accounts)."""
+        may call them (tests pass their own; by default the box's accounts);
+        ``wall_clock``: the clock NTP and the time API read and set (by default the
+        system clock; tests pass one that does not touch the host's)."""
         self._store = store
         self._data = DataDir(data_dir)
         self._board_dirs = list(board_dirs)
@@ -96,6 +104,7 @@ class Application:
         self._extra_services = list(extra_services)
         self._apis = list(apis)
         self._authenticator = authenticator
+        self._wall_clock = wall_clock
         self._stop_requested = asyncio.Event()
         self._started: list[Service] = []
         self._tasks: set[asyncio.Task[object]] = set()
@@ -110,6 +119,7 @@ class Application:
         self._board: BoardProfile | None = None
         self._board_error: str | None = None
         self.audit: AuditLog | None = None
+        self.timesync: TimeSync | None = None
         self.accounts: AccountsService | None = None
         self.hardware: HardwareService | None = None
         self.storage: StorageService | None = None
@@ -117,6 +127,8 @@ class Application:
         self.recorder: RecorderService | None = None
         self.ingest: IngestService | None = None
         self.web: WebService | None = None
+        self.live = LiveFeed()
+        """What happens in the recorder, for the web page's live event stream."""
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -325,6 +337,7 @@ class Application:
 
     def _build_services(self, config: NvrConfig) -> list[Service]:
         self.audit = AuditLog(self._data.audit_db, config.audit.max_rows)
+        self.timesync = TimeSync(config, self.audit, clock=self._wall_clock)
         self.accounts = AccountsService(self._data.root / "accounts.db", config, self.audit)
         self.hardware = HardwareService(config, self._data.root, self.audit, self._board,
                                         signals=self._panel_signals,
@@ -343,8 +356,11 @@ class Application:
                               apis=[*daemon_apis(), *self._apis],
                               authenticator=self._authenticator or self.accounts.authenticator,
                               app_values={DAEMON_KEY: self})
-        return [self.audit, self.accounts, self.hardware, self.storage, self.bays, self.recorder,
-                self.ingest, *self._extra_services, self.web]
+        return [self.audit, self.timesync, self.accounts, self.hardware, self.storage,
+                self.bays, self.recorder, self.ingest, *self._extra_services,
+                LiveSources(self.live, status=self.status, audit=self.audit,
+                            storage=self.storage, bays=self.bays, hardware=self.hardware),
+                self.web]
 
     async def _start_services(self, services: list[Service]) -> bool:
         for service in services:

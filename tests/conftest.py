@@ -9,6 +9,11 @@ Virtual IP cameras (tools/fakecam) on a real RTSP server::
 
 Tests that use ``fakecams`` get the ``gst`` marker automatically (``-m "not gst"`` skips
 them) and are skipped, with the reason, where the GStreamer packages are missing.
+
+No test sets the host's clock: a daemon built in a test that tries (the time API, NTP)
+is refused as a daemon without CAP_SYS_TIME is. Tests of setting the time pass their own
+clock (``Application(wall_clock=...)``). A fuzzed "set the time" once put this machine
+in the year 2000.
 """
 
 from __future__ import annotations
@@ -18,12 +23,23 @@ from pathlib import Path
 
 import pytest
 
+from nvrd.system.timesync import SystemWallClock
 from tools.fakecam.control import (
     CameraSpec,
     FakeCamServer,
     StartFakeCams,
     gst_unavailable_reason,
 )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _host_clock_untouchable() -> Iterator[None]:
+    def refuse(self: SystemWallClock, ns: int) -> None:
+        raise PermissionError("tests never set the host's clock")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SystemWallClock, "set_ns", refuse)
+        yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from hal.disks.inventory import DiskInventory, DiskListener
 from hal.disks.model import Disk, DiskEvent, DiskIoError, DiskRemoved, SmartFailing, SmartWarning
 from hal.disks.smart import SmartChecker, SmartReport
-from hal.disks.smart_history import SmartHistory
+from hal.disks.smart_history import SmartHistory, StoredCheck
 
 __all__ = ["DiskHealth", "read_ioerr_count"]
 
@@ -75,6 +75,11 @@ class DiskHealth:
         elif change.is_news and report.state == "warning":
             self._emit(SmartWarning(disk, report, change.new_reasons))
         return report
+
+    async def history(self, disk: str, limit: int = 100) -> list[StoredCheck]:
+        """The stored checks of the disk whose identity is ``disk``, newest first: how its
+        counters and verdict moved (it outlives the daemon and follows a moved disk)."""
+        return await asyncio.to_thread(self._history.checks, disk, limit)
 
     async def check_io_errors(self, disk: Disk) -> int:
         """New errors since the previous read (0 on the first read: that sets the baseline)."""

@@ -256,6 +256,27 @@ class AccountStore:
                               strength(admin_password, username), True, None, now_us)
             return self._user(db, username)
 
+    def wipe(self) -> None:
+        """Delete every user, custom group and API token and put the built-in groups back
+        as on a fresh box, in one transaction: the box is uninitialized afterwards (no
+        administrator; :meth:`initialize` works again). For the factory resets of the API
+        and the console; the caller audits it and ends the sessions.
+
+        Deleted rows are overwritten (``secure_delete``) and the WAL is truncated, so no
+        password hash of the old accounts stays readable in the file."""
+        with self._lock:
+            self._db.execute("PRAGMA secure_delete=ON")
+            try:
+                with self._transaction() as db:
+                    db.execute("DELETE FROM api_tokens")
+                    db.execute("DELETE FROM users")
+                    db.execute("DELETE FROM groups")
+                    self._seed_groups(db)
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self._db.execute("PRAGMA secure_delete=OFF")
+        logger.warning("account store wiped: every user, group and API token deleted")
+
     # --- logging in --------------------------------------------------------------------------
 
     def authenticate(self, username: str, password: str, *, now: datetime | None = None) -> User:
@@ -614,16 +635,21 @@ class AccountStore:
 
     def _seed_builtin_groups(self) -> None:
         with self._transaction() as db:
-            for name, rights in BUILTIN_GROUPS.items():
-                db.execute("INSERT OR IGNORE INTO groups (name, description, rights, builtin) "
-                           "VALUES (?, ?, ?, 1)", (name, _BUILTIN_DESCRIPTIONS[name],
-                                                   _dump_rights(rights)))
-            everything = _dump_rights(ALL_RIGHTS)
-            db.execute("UPDATE groups SET rights = ?, builtin = 1 WHERE name = ?",
-                       (everything, ADMIN_GROUP))
-            db.execute("UPDATE groups SET builtin = 1 WHERE name = ?", (USER_GROUP,))
-            db.execute("UPDATE users SET rights = ? WHERE group_name = ?",
-                       (everything, ADMIN_GROUP))
+            self._seed_groups(db)
+
+    @staticmethod
+    def _seed_groups(db: sqlite3.Connection) -> None:
+        """The built-in groups (rule 2): created if missing, admin given every right."""
+        for name, rights in BUILTIN_GROUPS.items():
+            db.execute("INSERT OR IGNORE INTO groups (name, description, rights, builtin) "
+                       "VALUES (?, ?, ?, 1)", (name, _BUILTIN_DESCRIPTIONS[name],
+                                               _dump_rights(rights)))
+        everything = _dump_rights(ALL_RIGHTS)
+        db.execute("UPDATE groups SET rights = ?, builtin = 1 WHERE name = ?",
+                   (everything, ADMIN_GROUP))
+        db.execute("UPDATE groups SET builtin = 1 WHERE name = ?", (USER_GROUP,))
+        db.execute("UPDATE users SET rights = ? WHERE group_name = ?",
+                   (everything, ADMIN_GROUP))
 
     def _authorize(self, db: sqlite3.Connection, actor: User | None, *,
                    over: User | None = None, grants: Rights | None = None) -> None:

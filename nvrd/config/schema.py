@@ -12,10 +12,20 @@ a step in ``migrations.py`` and a new ``CURRENT_SCHEMA_VERSION``.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from nvrd.config.errors import Violation, located_error, violations_error
 from nvrd.config.fields import (
@@ -41,6 +51,98 @@ MAX_STORAGE_GROUPS = 16
 Transport = Literal["tcp", "udp"]
 
 
+NTP_PORT = 123
+MAX_NTP_SERVERS = 4
+_NTP_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+
+
+def split_ntp_server(text: str) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address → (host, port).
+
+    ``ValueError`` with a sentence saying what is allowed. The one parser of a server
+    setting: the schema validates with it and the NTP client connects with it."""
+    text = text.strip()
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError("write an IPv6 address with a port as [2001:db8::1]:123")
+        port_text = rest[1:] if rest else str(NTP_PORT)
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, str(NTP_PORT)  # a name, an IPv4 or a bare IPv6 address
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"the port must be a number from 1 to 65535 (NTP uses {NTP_PORT})")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if ":" in host or not _NTP_HOSTNAME.match(host):
+            raise ValueError("must be a host name or an IP address, with an optional "
+                             "port: pool.ntp.org, 192.0.2.1, 192.0.2.1:123 or "
+                             "[2001:db8::1]:123") from None
+    else:
+        if address.is_unspecified or address.is_multicast:
+            raise ValueError("must be the address of an NTP server (not an unspecified "
+                             "or multicast address)")
+    return host, int(port_text)
+
+
+def ntp_server_label(host: str, port: int) -> str:
+    """``192.0.2.1:123``, ``[2001:db8::1]:123``: a server as messages name it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _valid_ntp_server(text: str) -> str:
+    try:
+        split_ntp_server(text)
+    except ValueError as exc:
+        raise PydanticCustomError("ntp_server", str(exc)) from None
+    return text
+
+
+NtpServer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=260),
+                      AfterValidator(_valid_ntp_server)]
+"""An NTP server: ``host`` or ``host:port`` (``[IPv6]:port``); the port defaults to 123."""
+
+
+class NtpConfig(Section):
+    """The recorder's own NTP client (the vendor's "NTP": server, port, interval).
+
+    Off at the factory: a recorder on a closed camera network has no server to ask. When
+    on, the daemon sets the system clock itself, so the operating system's own NTP client
+    (chrony, systemd-timesyncd) should be off: two clients stepping one clock fight."""
+
+    enabled: bool = False
+    """The recorder checks and sets the clock from ``servers``; off: it leaves the clock
+    to the operating system."""
+    servers: Annotated[tuple[NtpServer, ...], Field(max_length=MAX_NTP_SERVERS)] = ()
+    """Asked in this order until one answers: ``host`` or ``host:port`` (port 123 if not
+    given), at most 4."""
+    interval_minutes: Annotated[int, Field(ge=1, le=10_080)] = 60
+    """How often the clock is checked (1 minute to 1 week)."""
+    step_threshold_ms: Annotated[int, Field(ge=1, le=600_000)] = 500
+    """The clock is set only when it is off by more than this: every step starts new
+    recording runs, so small drift is left until it grows past the threshold."""
+
+    @field_validator("servers")
+    @classmethod
+    def _servers_unique(cls, servers: tuple[str, ...]) -> tuple[str, ...]:
+        check_unique(servers, lambda s: ntp_server_label(*split_ntp_server(s)).lower(),
+                     field="servers", attribute="server")
+        return servers
+
+    @model_validator(mode="after")
+    def _servers_when_enabled(self) -> NtpConfig:
+        if self.enabled and not self.servers:
+            raise located_error("at least one server is needed while NTP is enabled "
+                                "(e.g. servers = [\"192.0.2.1\"]); or set enabled = false",
+                                at=("servers",), value=list(self.servers))
+        return self
+
+
 class SystemConfig(Section):
     """The box itself."""
 
@@ -51,6 +153,8 @@ class SystemConfig(Section):
     timezone: TimeZoneName = "UTC"
     """IANA time zone of schedules and of the times shown to people (recordings are
     stored in UTC)."""
+    ntp: NtpConfig = Field(default_factory=NtpConfig)
+    """Setting the clock from NTP servers."""
 
 
 class WebConfig(Section):

@@ -119,7 +119,7 @@ class BayService(Service):
         self._disks_source = disks
         self._disks: DiskStack | None = None
         self._no_disks = "the disk hardware is not available (see the hardware problems)"
-        self._on_change = on_change
+        self._listeners: list[Callable[[], None]] = [on_change] if on_change else []
         self._bays = {b.number: _Bay(b.number, b.label) for b in bays.bays}
         self._tasks: set[asyncio.Task[None]] = set()
         self._health_task: asyncio.Task[None] | None = None
@@ -388,9 +388,19 @@ class BayService(Service):
                             else "")
             self._changed()
 
+    def add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` (on the loop) whenever a bay's state, problem or SMART
+        reading may have changed; returns the function that removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners \
+            else None
+
     def _changed(self) -> None:
-        if self._on_change is not None:
-            self._on_change()
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:
+                logger.exception("bay change listener failed")
 
     def _record(self, action: str, details: str, result: str = "ok") -> None:
         self._audit.record("storage", action, result=result, details=details)

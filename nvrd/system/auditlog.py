@@ -4,7 +4,8 @@ One SQLite file in the data directory, bounded by a row count (oldest rows go fi
 written by one thread so the event loop never waits on the disk. Later subsystems
 (accounts, alarms, disks, the console) write to it through ``AuditLog.record``.
 
-Threads: ``record`` may be called from the loop or any thread; it only enqueues.
+Threads: ``record`` may be called from the loop or any thread; it only enqueues, then
+calls the listeners (``add_listener``: the live feed) on that same thread.
 The writer thread owns the write connection. ``query`` opens its own read connection
 (WAL lets readers run beside the writer) and blocks, so call it through ``to_thread``.
 """
@@ -17,6 +18,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +70,8 @@ class AuditLog(Service):
         self._queue: queue.Queue[AuditRecord | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._failure: str | None = None
+        # replaced, never mutated: ``record`` reads it from any thread without a lock
+        self._listeners: tuple[Callable[[AuditRecord], None], ...] = ()
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,10 +110,26 @@ class AuditLog(Service):
         details: str = "",
         time_us: int | None = None,
     ) -> None:
-        """Queue one entry; never blocks."""
+        """Queue one entry, then tell the listeners; never blocks."""
         if time_us is None:
             time_us = time.time_ns() // 1000
-        self._queue.put(AuditRecord(time_us, type, action, user, source, result, details))
+        entry = AuditRecord(time_us, type, action, user, source, result, details)
+        self._queue.put(entry)
+        for listener in self._listeners:
+            try:
+                listener(entry)
+            except Exception:  # a listener must never cost the caller its action
+                logger.exception("audit log listener failed")
+
+    def add_listener(self, listener: Callable[[AuditRecord], None]) -> Callable[[], None]:
+        """Call ``listener`` with every record from now on, on the thread that records it
+        (so it must be quick and thread-safe); returns the function that removes it."""
+        self._listeners = (*self._listeners, listener)
+
+        def remove() -> None:
+            self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return remove
 
     def query(
         self, *, limit: int = 100, type: str | None = None, since_us: int | None = None

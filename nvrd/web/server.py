@@ -34,6 +34,7 @@ from nvrd.web.limits import (
     connection_limit_middleware,
 )
 from nvrd.web.redirect import RedirectServer
+from nvrd.web.status_cache import CachedStatus
 from nvrd.web.tls import CertificateInfo, ServerTls, import_certificate
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class WebService(Service):
         app.on_response_prepare.append(SecurityHeaders(self.https))
         for key, value in self._app_values.items():
             app[key] = value
-        health.setup(app, self._status)
+        health.setup(app, CachedStatus(self._status))
         registry = ApiRegistry()
         registry.include(health.routes)
         for api in self._apis:

@@ -16,7 +16,6 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from nvrd.web.tls import (
     CertificateError,
@@ -27,42 +26,7 @@ from nvrd.web.tls import (
     server_context,
 )
 from tests.web.api.harness import HeaderAuthenticator, running_web
-
-NOW = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
-Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-
-
-def _pem(*certificates: x509.Certificate) -> bytes:
-    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates)
-
-
-def _key_pem(key: Key, password: bytes | None = None) -> bytes:
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password) if password
-        else serialization.NoEncryption())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             encryption)
-
-
-def _certificate(key: Key, name: str, *, issuer: tuple[Key, str] | None = None,
-                 days: tuple[int, int] = (-1, 365), ca: bool = False,
-                 algorithm: Any = None,
-                 now: datetime.datetime = NOW) -> x509.Certificate:
-    signing_key, issuer_name = issuer if issuer else (key, name)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now + datetime.timedelta(days=days[0]))
-        .not_valid_after(now + datetime.timedelta(days=days[1]))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName(name), x509.DNSName("localhost")]), critical=False)
-    return builder.sign(signing_key, algorithm or hashes.SHA256())
+from tests.web.certs import NOW, certs_pem, make_certificate, private_key_pem
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +36,7 @@ def ca_key() -> ec.EllipticCurvePrivateKey:
 
 @pytest.fixture(scope="module")
 def ca(ca_key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    return _certificate(ca_key, "Installer CA", ca=True, days=(-10, 3650))
+    return make_certificate(ca_key, "Installer CA", ca=True, days=(-10, 3650))
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +48,7 @@ def rsa_key() -> rsa.RSAPrivateKey:
 def signed(rsa_key: rsa.RSAPrivateKey, ca_key: ec.EllipticCurvePrivateKey,
            ca: x509.Certificate) -> Callable[..., x509.Certificate]:
     def make(days: tuple[int, int] = (-1, 365), algorithm: Any = None) -> x509.Certificate:
-        return _certificate(rsa_key, "nvr.example.com", issuer=(ca_key, "Installer CA"),
+        return make_certificate(rsa_key, "nvr.example.com", issuer=(ca_key, "Installer CA"),
                             days=days, algorithm=algorithm)
     return make
 
@@ -98,14 +62,14 @@ def test_a_good_pair_with_its_chain_is_installed_and_the_old_one_kept(
     assert certificate_info(tmp_path).self_signed
 
     leaf = signed()
-    info = import_certificate(tmp_path, _pem(leaf, ca), _key_pem(rsa_key), now=NOW)
+    info = import_certificate(tmp_path, certs_pem(leaf, ca), private_key_pem(rsa_key), now=NOW)
     assert info.subject == "CN=nvr.example.com" and info.issuer == "CN=Installer CA"
     assert info.subject_alt_names == ("DNS:nvr.example.com", "DNS:localhost")
     assert info.key == "RSA 2048" and not info.self_signed
     assert info.not_after == NOW + datetime.timedelta(days=365)
     assert not info.expired(NOW) and info.expired(NOW + datetime.timedelta(days=400))
     assert certificate_info(tmp_path) == info
-    assert (tmp_path / "server.crt").read_bytes() == _pem(leaf, ca)
+    assert (tmp_path / "server.crt").read_bytes() == certs_pem(leaf, ca)
     assert (tmp_path / "server.key").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "server.crt.bak").read_bytes() == old_cert
     assert (tmp_path / "server.key.bak").read_bytes() == old_key
@@ -129,25 +93,25 @@ def test_a_bad_pair_is_refused_and_nothing_written(
         ca: x509.Certificate, signed: Callable[..., x509.Certificate]) -> None:
     ensure_certificate(tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    cert_pem, key_pem = _pem(signed(), ca), _key_pem(rsa_key)
+    cert_pem, key_pem = certs_pem(signed(), ca), private_key_pem(rsa_key)
     if case == "mismatched key":
-        key_pem = _key_pem(ec.generate_private_key(ec.SECP256R1()))
+        key_pem = private_key_pem(ec.generate_private_key(ec.SECP256R1()))
     elif case == "expired":
-        cert_pem = _pem(signed(days=(-400, -1)))
+        cert_pem = certs_pem(signed(days=(-400, -1)))
     elif case == "not yet valid":
-        cert_pem = _pem(signed(days=(2, 400)))
+        cert_pem = certs_pem(signed(days=(2, 400)))
     elif case == "rsa 1024":
         weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-        cert_pem, key_pem = _pem(_certificate(weak, "weak")), _key_pem(weak)
+        cert_pem, key_pem = certs_pem(make_certificate(weak, "weak")), private_key_pem(weak)
     elif case == "sha1":
         try:
-            cert_pem = _pem(signed(algorithm=hashes.SHA1()))
+            cert_pem = certs_pem(signed(algorithm=hashes.SHA1()))
         except UnsupportedAlgorithm:
             pytest.skip("this OpenSSL does not make SHA-1 signatures, even for a test")
     elif case == "chain out of order":
-        cert_pem = _pem(ca, signed())
+        cert_pem = certs_pem(ca, signed())
     elif case == "encrypted key":
-        key_pem = _key_pem(rsa_key, b"secret")
+        key_pem = private_key_pem(rsa_key, b"secret")
     elif case == "not pem":
         cert_pem = b"hello"
     elif case == "garbage key":
@@ -251,15 +215,15 @@ async def test_an_imported_certificate_is_served_without_a_restart(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         # an RSA certificate replacing the generated EC one: OpenSSL would keep serving
         # the EC one to clients preferring it if the pair were loaded into the old context
-        leaf = _certificate(rsa_key, "nvr.example.com",
+        leaf = make_certificate(rsa_key, "nvr.example.com",
                             issuer=(ec.generate_private_key(ec.SECP256R1()), "Other CA"),
                             now=datetime.datetime.now(datetime.UTC))
-        info = await web.service.install_certificate(_pem(leaf), _key_pem(rsa_key))
+        info = await web.service.install_certificate(certs_pem(leaf), private_key_pem(rsa_key))
         assert info.subject == "CN=nvr.example.com"
         served = await _served_certificate(web.port)
         assert served == leaf.public_bytes(serialization.Encoding.DER) != first
         with pytest.raises(CertificateError):  # a refused import keeps what is served
-            await web.service.install_certificate(b"nope", _key_pem(rsa_key))
+            await web.service.install_certificate(b"nope", private_key_pem(rsa_key))
         assert await _served_certificate(web.port) == served
 
 
@@ -269,13 +233,13 @@ def test_a_broken_pair_falls_back_to_the_backup_then_to_a_new_one(
     good_cert = (tmp_path / "server.crt").read_bytes()
     (tmp_path / "server.crt.bak").write_bytes(good_cert)
     (tmp_path / "server.key.bak").write_bytes((tmp_path / "server.key").read_bytes())
-    (tmp_path / "server.key").write_bytes(_key_pem(rsa_key))  # a crash mid-import
+    (tmp_path / "server.key").write_bytes(private_key_pem(rsa_key))  # a crash mid-import
     ServerTls(tmp_path)
     assert (tmp_path / "server.crt").read_bytes() == good_cert
     server_context(tmp_path / "server.crt", tmp_path / "server.key")
 
     for name in ("server.key", "server.key.bak"):
-        (tmp_path / name).write_bytes(_key_pem(rsa_key))
+        (tmp_path / name).write_bytes(private_key_pem(rsa_key))
     ServerTls(tmp_path)
     assert (tmp_path / "server.crt").read_bytes() != good_cert
     assert certificate_info(tmp_path).self_signed

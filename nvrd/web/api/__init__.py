@@ -16,7 +16,14 @@ from aiohttp import web
 
 from nvrd.web.api.auth import AUTHENTICATOR_KEY, Authenticator, NoAccounts
 from nvrd.web.api.openapi import openapi_document
-from nvrd.web.api.registry import ApiRegistry, RequestContext, Route, make_handler
+from nvrd.web.api.registry import (
+    SERVER_CLOSING_KEY,
+    ApiRegistry,
+    RequestContext,
+    Route,
+    ServerClosing,
+    make_handler,
+)
 
 __all__ = ["OPENAPI_PATH", "ApiRegistry", "Authenticator", "NoAccounts", "RequestContext",
            "Route", "setup_api"]
@@ -45,9 +52,16 @@ def setup_api(app: web.Application, registry: ApiRegistry, *,
     routes.include(registry)
     routes.include(_openapi)
     app[AUTHENTICATOR_KEY] = authenticator if authenticator is not None else NoAccounts()
+    closing = ServerClosing()  # ends streaming answers at shutdown (see the registry)
+    app[SERVER_CLOSING_KEY] = closing
+    app.on_shutdown.append(closing.close)
     for route in routes.routes:
-        app.router.add_route(route.method, route.path,
-                             make_handler(route, default_timeout_s, max_body_bytes))
+        handler = make_handler(route, default_timeout_s, max_body_bytes)
+        app.router.add_route(route.method, route.path, handler)
+        if route.method == "GET" and not route.streaming:
+            # HEAD answers as GET without the body (aiohttp leaves it out): monitoring
+            # probes and download managers ask it. Not for streams: they never end.
+            app.router.add_route("HEAD", route.path, handler)
     document = openapi_document(
         routes.routes, title=title, version=version,
         description="The recorder's JSON API. Every error is "

@@ -4,7 +4,8 @@ Nothing is described twice: the request schemas are the pydantic models that val
 requests, the response schemas the types responses are serialized with, and each route's
 access (public, required rights) comes from the same declaration the wrapper enforces.
 Custom fields: ``x-required-right``, ``x-channel-right`` (``{right, parameter}``),
-``x-allow-uninitialized``, ``x-only-uninitialized``, ``x-timeout-seconds``.
+``x-allow-uninitialized``, ``x-only-uninitialized``, ``x-timeout-seconds``,
+``x-streaming`` (the answer is an event stream that does not end by itself).
 """
 
 from __future__ import annotations
@@ -147,6 +148,8 @@ def _operation(index: int, route: Route, schemas: dict[_SchemaKey, Any],
         operation["x-only-uninitialized"] = True
     if route.timeout_s is not None:
         operation["x-timeout-seconds"] = route.timeout_s
+    if route.streaming:
+        operation["x-streaming"] = True
     return operation
 
 

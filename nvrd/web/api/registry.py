@@ -23,6 +23,10 @@ its access allows: a low-privilege user gets 403 whatever body it sends):
    (400 malformed JSON, 415 not JSON, 413 too large);
 5. the handler, under the route's timeout → 503 ``timeout`` when it runs out;
 6. the result serialized as the declared response type (a mismatch is a bug: 500).
+
+A ``streaming`` route (an event stream) answers for as long as the client listens: its
+handler runs without a timeout, and must end when the server shuts down, which it learns
+through :func:`on_server_closing` (aiohttp would otherwise wait up to a minute for it).
 """
 
 from __future__ import annotations
@@ -125,6 +129,8 @@ class Route:
     access: Access = field(default_factory=Access)
     timeout_s: float | None = None
     """Overrides the default handler timeout for long operations (a disk format)."""
+    streaming: bool = False
+    """A long-lived answer (an event stream): no timeout; see :func:`on_server_closing`."""
     operation_id: str = ""
 
     def __post_init__(self) -> None:
@@ -172,6 +178,8 @@ def _route_problem(route: Route) -> str:
                 f"differ from the path's parameters ({', '.join(parameters)})")
     if route.response is None and route.status != 204:
         return "a route without a response type answers 204"
+    if route.streaming and route.timeout_s is not None:
+        return "a streaming route has no timeout (it ends when the client or server does)"
     return ""
 
 
@@ -209,7 +217,7 @@ class ApiRegistry:
               public: bool = False,
               allow_uninitialized: bool = False, only_uninitialized: bool = False,
               right: str | None = None, channel_right: tuple[str, str] | None = None,
-              timeout_s: float | None = None,
+              timeout_s: float | None = None, streaming: bool = False,
               operation_id: str | None = None) -> Callable[[H], H]:
         """Declare the decorated handler as ``method path``.
 
@@ -232,7 +240,7 @@ class ApiRegistry:
                     right=str(right) if right is not None else None,
                     channel_right=((str(channel_right[0]), channel_right[1])
                                    if channel_right is not None else None)),
-                timeout_s=timeout_s,
+                timeout_s=timeout_s, streaming=streaming,
                 operation_id=operation_id or str(getattr(handler, "__name__", "")),
             ))
             return handler
@@ -399,6 +407,8 @@ def _size(n: int) -> str:
 
 
 async def _run(route: Route, context: RequestContext[Any, Any, Any], timeout_s: float) -> object:
+    if route.streaming:
+        return await route.handler(context)
     deadline = asyncio.timeout(timeout_s)
     try:
         async with deadline:
@@ -422,3 +432,47 @@ def _to_response(route: Route, adapter: TypeAdapter[Any] | None,
         return web.Response(status=route.status)
     return web.Response(status=route.status, body=adapter.dump_json(result, warnings="error"),
                         content_type=JSON_MEDIA_TYPE)
+
+
+# --- streaming routes: ending them when the server shuts down -------------------------------
+
+class ServerClosing:
+    """Tells streaming handlers that the server is shutting down.
+
+    aiohttp's shutdown first fires ``on_shutdown``, then waits (up to its shutdown
+    timeout, a minute) for handlers still running; :func:`setup_api` connects
+    :meth:`close` to ``on_shutdown`` so that open streams end at once, cleanly (a last
+    message, then the end of the answer) instead of being cancelled a minute later.
+    Loop-only.
+    """
+
+    def __init__(self) -> None:
+        self.closing = False
+        self._callbacks: set[Callable[[], None]] = set()
+
+    def add(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when the server shuts down (at once if it already does);
+        returns the function that removes it."""
+        if self.closing:
+            callback()
+            return lambda: None
+        self._callbacks.add(callback)
+        return lambda: self._callbacks.discard(callback)
+
+    async def close(self, app: web.Application) -> None:
+        self.closing = True
+        callbacks, self._callbacks = self._callbacks, set()
+        for callback in callbacks:
+            callback()
+
+
+SERVER_CLOSING_KEY: web.AppKey[ServerClosing] = web.AppKey("api_server_closing", ServerClosing)
+
+
+def on_server_closing(request: web.Request, callback: Callable[[], None]) -> Callable[[], None]:
+    """For streaming handlers: ``callback`` when the server shuts down (see
+    :class:`ServerClosing`); returns the function that removes it."""
+    closing = request.app.get(SERVER_CLOSING_KEY)
+    if closing is None:  # an application not set up by setup_api
+        return lambda: None
+    return closing.add(callback)

@@ -6,6 +6,10 @@ Who is asking, in this order:
 1. ``Authorization: Bearer <secret>``: an API token (:meth:`AccountStore.verify_token`).
    A refused token counts as a failure of the *source address* in the lockout tracker
    (there is no username), and a locked address is refused before the token is looked up.
+   An accepted token is remembered for ``user_cache_seconds`` (keyed by the secret's
+   SHA-256, as the store keeps it): an integration polling many times a second costs one
+   store lookup per period, not one per request. Revoking a token or changing its user
+   forgets it at once (:meth:`forget_user`); expiry is checked at every request.
 2. The ``nvrd_session`` cookie: a session (:mod:`.sessions`). Every request re-reads the
    user (cached for ``user_cache_seconds``): a user deleted or disabled, whose password
    changed, or whose rights changed since the login loses the session at once. Unsafe
@@ -24,6 +28,7 @@ Every KDF run (login, password changes, first boot) goes through :meth:`run_kdf`
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import time
@@ -35,7 +40,7 @@ from aiohttp import web
 
 from nvrd.accounts.errors import AuthenticationFailed, FailureReason, UserNotFound
 from nvrd.accounts.lockout import Locked, LockEvent, LockKind, LockoutTracker
-from nvrd.accounts.model import User
+from nvrd.accounts.model import AuthenticatedToken, User
 from nvrd.accounts.rights import ChannelRight, SystemRight
 from nvrd.accounts.store import AccountStore
 from nvrd.web.api.auth import BEARER_SCHEME, SESSION_COOKIE
@@ -117,6 +122,7 @@ class AccountsAuthenticator:
         self._kdf_slots = asyncio.Semaphore(kdf_concurrency)
         self._initialized = False
         self._users: dict[str, tuple[float, User | None]] = {}
+        self._tokens: dict[bytes, tuple[float, AuthenticatedToken]] = {}
         self.on_illegal_login: list[IllegalLoginHook] = []
         self.on_locked: list[LockedHook] = []
 
@@ -132,7 +138,7 @@ class AccountsAuthenticator:
         """Use ``store`` from now on (None: the store was closed)."""
         self._store = store
         self._initialized = False
-        self._users.clear()
+        self.forget_user()
 
     async def run_kdf(self, function: Callable[..., T], *args: object, **kwargs: object) -> T:
         """Run a store call that hashes a password: in a thread, a few at a time."""
@@ -148,6 +154,14 @@ class AccountsAuthenticator:
 
     def mark_initialized(self) -> None:
         self._initialized = True
+
+    def forget_all(self) -> None:
+        """The store was wiped: end every session, forget the cached users, the counted
+        failures and locks, and whether the box was initialized (it is asked again)."""
+        self._initialized = False
+        self.forget_user()
+        self.sessions.clear()
+        self.lockout.unlock()
 
     async def authenticate(self, request: web.Request) -> Principal | None:
         ip = request.remote or "unknown"
@@ -199,7 +213,9 @@ class AccountsAuthenticator:
         return user
 
     def forget_user(self, name: str | None = None) -> None:
-        """Drop the cached copy of ``name`` (or every user) after a change."""
+        """Drop the cached copy of ``name`` (or every user) after a change, and every
+        remembered token (a token revoked, or its user changed)."""
+        self._tokens.clear()
         if name is None:
             self._users.clear()
         else:
@@ -233,7 +249,7 @@ class AccountsAuthenticator:
         try:
             if len(secret) > MAX_SECRET_CHARS:
                 raise AuthenticationFailed("", FailureReason.UNKNOWN_TOKEN)
-            found = await asyncio.to_thread(store.verify_token, secret)
+            found = await self._verify_token(store, secret)
         except AuthenticationFailed as exc:
             self._refused("API token refused", exc.username, ip, exc,
                           source=f"api-token {ip}", count_username=False)
@@ -241,6 +257,19 @@ class AccountsAuthenticator:
         user = found.user
         return Principal.for_token(user.name, user.group, user.rights, ip, found.token.id,
                                    found.token.name)
+
+    async def _verify_token(self, store: AccountStore, secret: str) -> AuthenticatedToken:
+        key = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+        now = self._clock()
+        cached = self._tokens.get(key)
+        if (cached is not None and now - cached[0] < self._cache_seconds
+                and not cached[1].token.expired(time.time_ns() // 1000)):
+            return cached[1]
+        found = await asyncio.to_thread(store.verify_token, secret)
+        if len(self._tokens) > 1024:
+            self._tokens.clear()
+        self._tokens[key] = (now, found)
+        return found
 
     # --- logging in and out --------------------------------------------------------------
 

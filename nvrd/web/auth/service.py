@@ -6,6 +6,8 @@ lockout tracker and session store. ``start`` opens the SQLite store in a thread 
 corrupt or too new file stops the daemon at start-up with the store's sentence, like any
 service that cannot start); ``apply_config`` applies the ``security`` section (lockout
 limits; the idle logout is read at every request) and the time zone of login windows.
+``wipe`` returns the accounts to their first-boot state (restore defaults without
+keeping the users, the console's factory reset).
 
 Start it before the web service and stop it after.
 """
@@ -68,6 +70,20 @@ class AccountsService(Service):
         self.lockout.reconfigure(security.lockout_attempts, security.lockout_minutes * 60.0)
         if self._store is not None:
             self._store.set_timezone(config.system.timezone)
+
+    async def wipe(self, *, user: str, source: str, why: str) -> None:
+        """Wipe the accounts (users, groups, API tokens, sessions, lockouts): the box is
+        uninitialized again, as on first boot. Audited first (type ``security``), so the
+        log says who did it even if the wipe fails. For the API's restore defaults and the
+        console's factory reset."""
+        store = self.authenticator.store  # 503 when the store is not open
+        self.authenticator.audit("accounts wiped: every user, group, API token and "
+                                 "session deleted", user=user, source=source, details=why)
+        # Sessions end before the store changes (no request acts on a half-wiped box) and
+        # again after it (one opened meanwhile would belong to a deleted user).
+        self.authenticator.forget_all()
+        await asyncio.to_thread(store.wipe)
+        self.authenticator.forget_all()
 
     def health(self) -> Health:
         if self._store is None:

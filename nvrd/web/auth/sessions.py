@@ -167,6 +167,13 @@ class SessionStore:
             self._by_digest.pop(session.digest, None)
         return session
 
+    def clear(self) -> int:
+        """End every session (the accounts were wiped); how many."""
+        count = len(self._by_id)
+        self._by_id.clear()
+        self._by_digest.clear()
+        return count
+
     def drop_user(self, user: str, *, keep: str | None = None) -> list[Session]:
         """End every session of ``user`` (names ignore case), except the one ``keep``."""
         ended = [s for s in self._of_user(user) if s.id != keep]

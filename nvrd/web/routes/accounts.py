@@ -763,6 +763,7 @@ async def revoke_token(ctx: RequestContext[None, None, TokenPath]) -> None:
     auth, principal = _auth(ctx), _principal(ctx)
     actor = await auth.actor(principal)
     await _store_call(auth.store.revoke_token, ctx.path.id, actor=actor)
+    auth.forget_user()  # the token may be remembered: it is refused from now on
     _audit(auth, principal, "API token revoked", f"token {ctx.path.id}")
 
 

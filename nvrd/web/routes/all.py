@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from nvrd.web.api.registry import ApiRegistry
-from nvrd.web.routes import accounts, cameras, hardware, recording, security, storage, system
+from nvrd.web.routes import (
+    accounts,
+    cameras,
+    hardware,
+    live,
+    recording,
+    security,
+    storage,
+    system,
+)
 
 
 def daemon_apis() -> list[ApiRegistry]:
     """The route registries of the subjects, in the order the API document lists them."""
     return [accounts.routes, cameras.routes, recording.routes, storage.routes,
-            hardware.routes, system.routes, security.routes]
+            hardware.routes, system.routes, security.routes, live.routes]

@@ -18,8 +18,10 @@ from pydantic import BaseModel, Field, create_model
 from nvrd.config import ConfigError, NvrConfig
 from nvrd.config.fields import Section
 from nvrd.paths import DataDir
+from nvrd.system.status import DaemonStatus
 from nvrd.web.api.errors import ApiError, ErrorDetail
 from nvrd.web.api.registry import RequestContext
+from nvrd.web.health import STATUS_KEY
 from nvrd.web.routes.daemon import Daemon, daemon_of
 
 Context = RequestContext[Any, Any, Any]
@@ -27,6 +29,12 @@ Context = RequestContext[Any, Any, Any]
 
 def daemon(ctx: Context) -> Daemon:
     return daemon_of(ctx.request)
+
+
+def daemon_status(ctx: Context) -> DaemonStatus:
+    """The daemon's status as the web serves it: at most a second old, shared by every
+    request (see :mod:`nvrd.web.status_cache`)."""
+    return ctx.app[STATUS_KEY]()
 
 
 def user_of(ctx: Context) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from nvrd.config import NvrConfig
+from nvrd.events.live import LiveFeed
 from nvrd.hardware.service import HardwareService
 from nvrd.paths import DataDir
 from nvrd.record.ingest_service import IngestService
@@ -21,17 +22,23 @@ from nvrd.storage.bays import BayService
 from nvrd.storage.service import StorageService
 from nvrd.system.auditlog import AuditLog
 from nvrd.system.status import DaemonStatus
+from nvrd.system.timesync import TimeSync
 from nvrd.web.auth import AccountsService
+from nvrd.web.server import WebService
 
 
 class Daemon(Protocol):
     audit: AuditLog | None
+    timesync: TimeSync | None
     accounts: AccountsService | None
     hardware: HardwareService | None
     storage: StorageService | None
     bays: BayService | None
     recorder: RecorderService | None
     ingest: IngestService | None
+    web: WebService | None
+    live: LiveFeed
+    """The live event feed (``GET /api/v1/events/live`` subscribes to it)."""
 
     @property
     def config(self) -> NvrConfig: ...

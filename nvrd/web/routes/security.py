@@ -1,7 +1,9 @@
 """Security status (right ``security``): findings from the vendor's cybersecurity
 checklist that the recorder can see for itself — weak passwords, HTTPS off, the plain-HTTP
 redirect, default ports, the certificate (self-signed, expiring, expired), lockout and
-idle-logout settings — and the lockout/idle-logout settings themselves.
+idle-logout settings — and the lockout/idle-logout settings themselves; the HTTPS
+certificate: download the one served (to trust a self-signed one on the installer's
+laptop), import a CA-signed one with its key (checked first, served at once, no restart).
 
 Weak passwords: the account store keeps each password's strength class from when it was
 set (passwords cannot be read back). A box whose account store is not open is a finding
@@ -16,20 +18,32 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from aiohttp import web
+from pydantic import BaseModel, Field
 
 from nvrd.accounts.store import AccountStore
 from nvrd.config import NvrConfig
 from nvrd.config.schema import SecurityConfig
+from nvrd.web.api.errors import ApiError
 from nvrd.web.api.registry import ApiRegistry, RequestContext
-from nvrd.web.routes.common import change_config, daemon, data_dir, given, settings_model
-from nvrd.web.tls import CertificateInfo, certificate_info
+from nvrd.web.routes.common import (
+    audit,
+    change_config,
+    daemon,
+    data_dir,
+    given,
+    settings_model,
+    unavailable,
+)
+from nvrd.web.tls import CERT_FILE, CertificateError, CertificateInfo, certificate_info
 
 routes = ApiRegistry(tags=("security",))
 
 CERTIFICATE_WARNING_DAYS = 30
 DEFAULT_WEB_PORTS = (80, 443, 8443)
 RECOMMENDED_LOCKOUT_ATTEMPTS = 5
+MAX_CHAIN_CHARS = 64 * 1024
+MAX_KEY_CHARS = 16 * 1024
 Severity = Literal["info", "warning", "critical"]
 
 
@@ -49,6 +63,22 @@ class CertificateOut(BaseModel):
     self_signed: bool
     key: str
     sha256_fingerprint: str
+
+
+    @classmethod
+    def of(cls, info: CertificateInfo) -> CertificateOut:
+        return cls(subject=info.subject, issuer=info.issuer, not_before=info.not_before,
+                   not_after=info.not_after, self_signed=info.self_signed, key=info.key,
+                   sha256_fingerprint=info.sha256_fingerprint)
+
+
+class CertificateIn(BaseModel):
+    """A certificate signed by a CA, with its key, both PEM."""
+
+    certificate: str = Field(min_length=1, max_length=MAX_CHAIN_CHARS)
+    """The server certificate first, then the intermediate CA certificates, if any."""
+    private_key: str = Field(min_length=1, max_length=MAX_KEY_CHARS)
+    """Its private key, unencrypted (PKCS#1, PKCS#8 or SEC1)."""
 
 
 class SecurityStatus(BaseModel):
@@ -178,10 +208,7 @@ async def security_status(ctx: RequestContext) -> SecurityStatus:
         info, problem = await asyncio.to_thread(_certificate, data.tls)
         findings += certificate_findings(info, dt.datetime.now(dt.UTC), problem)
     findings.sort(key=lambda f: _RANK[f.severity])
-    certificate = None if info is None else CertificateOut(
-        subject=info.subject, issuer=info.issuer, not_before=info.not_before,
-        not_after=info.not_after, self_signed=info.self_signed, key=info.key,
-        sha256_fingerprint=info.sha256_fingerprint)
+    certificate = None if info is None else CertificateOut.of(info)
     return SecurityStatus(findings=findings, certificate=certificate,
                           settings=config.security)
 
@@ -199,3 +226,44 @@ async def put_security_settings(ctx: RequestContext[Any]) -> SecurityConfig:
     config = await change_config(ctx, update, "security settings changed: " + ", ".join(
         f"{k} = {v}" for k, v in sorted(changes.items())))
     return config.security
+
+
+# --- the HTTPS certificate --------------------------------------------------------------
+
+@routes.get("/api/v1/security/certificate", response=str, media_type="application/x-pem-file")
+async def get_certificate(ctx: RequestContext) -> web.Response:
+    """The certificate (and chain) the recorder serves, PEM: import it into a browser or
+    a platform to trust this box's self-signed certificate. Public knowledge (every TLS
+    client is shown it), so a login is enough."""
+    try:
+        pem = await asyncio.to_thread((data_dir(ctx).tls / CERT_FILE).read_bytes)
+    except FileNotFoundError:
+        raise ApiError(404, "no_certificate", "this recorder has no HTTPS certificate yet "
+                       "(it is made at the first start with HTTPS on)") from None
+    return web.Response(body=pem, headers={
+        "Content-Type": "application/x-pem-file",
+        "Content-Disposition": 'attachment; filename="nvr-certificate.pem"'})
+
+
+@routes.put("/api/v1/security/certificate", body=CertificateIn, response=CertificateOut,
+            right="security")
+async def put_certificate(ctx: RequestContext[CertificateIn]) -> CertificateOut:
+    """Serve a CA-signed certificate instead of the box's own, without a restart.
+
+    Checked before anything is written (422 with the reason: not PEM, chain out of order,
+    key not matching, passphrase on the key, weak key or signature, expired or not yet
+    valid); the previous pair is kept as a backup."""
+    server = daemon(ctx).web
+    if server is None:
+        raise unavailable("the web server", code="web_unavailable")
+    try:
+        info = await server.install_certificate(ctx.body.certificate.encode(),
+                                                ctx.body.private_key.encode())
+    except CertificateError as exc:
+        audit(ctx, "security", "HTTPS certificate refused", result="failed",
+              details=f"{exc.reason}: {exc}")
+        raise ApiError(422, f"certificate_{exc.reason}", str(exc)) from None
+    audit(ctx, "security", "HTTPS certificate imported",
+          details=f"subject {info.subject}, issuer {info.issuer}, valid until "
+                  f"{info.not_after:%Y-%m-%d}, SHA-256 {info.sha256_fingerprint}")
+    return CertificateOut.of(info)

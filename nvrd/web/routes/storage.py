@@ -13,12 +13,13 @@ configuration file or on the console, not by a remote client.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hal.disks import DiskError, PrepareRefused
-from hal.disks.smart import SmartReport
+from hal.disks.smart import SmartReport, SmartValues
 from nvrd.config.schema import BayConfig, StorageConfig
 from nvrd.storage.bays import BayStatus
 from nvrd.storage.service import VolumeStatus
@@ -33,6 +34,7 @@ from nvrd.web.routes.common import (
     unavailable,
 )
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 routes = ApiRegistry(tags=("storage",))
 
 PREPARE_TIMEOUT_S = 1800.0
@@ -73,6 +75,29 @@ class SmartOut(BaseModel):
     """The disk the report is about (None: the bay is empty)."""
     report: SmartReport | None
     """The latest check (None: not checked since the daemon started)."""
+
+
+class SmartCheckOut(BaseModel):
+    time: dt.datetime
+    state: str
+    """ok, warning, failing; standby and unavailable: not checked (no data)."""
+    summary: str
+    reasons: list[tuple[str, str, int | None]]
+    """(code, severity, value) per problem found."""
+    values: SmartValues
+
+
+class SmartHistoryOut(BaseModel):
+    bay: int
+    identity: str | None
+    checks: list[SmartCheckOut]
+    """Newest first."""
+
+
+class HistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
 class PrepareBody(BaseModel):
@@ -157,6 +182,23 @@ async def get_bays(ctx: RequestContext) -> list[BayStatus]:
 async def get_smart(ctx: RequestContext[None, None, BayPath]) -> SmartOut:
     """The latest SMART report of the disk in a bay."""
     return _smart(ctx, _bay(ctx))
+
+
+@routes.get("/api/v1/storage/bays/{bay:\\d+}/smart/history", path_model=BayPath,
+            query=HistoryQuery, response=SmartHistoryOut, right="storage")
+async def get_smart_history(ctx: RequestContext[None, HistoryQuery, BayPath]
+                            ) -> SmartHistoryOut:
+    """The stored SMART checks of the disk in a bay, newest first: when a counter
+    (reallocated, pending sectors ...) started to grow, the temperature over time."""
+    bay = _bay(ctx)
+    hardware = daemon(ctx).hardware
+    disks = hardware.disks if hardware is not None else None
+    checks = (await disks.health.history(bay.identity, ctx.query.limit)
+              if disks is not None and bay.identity is not None else [])
+    return SmartHistoryOut(bay=bay.bay, identity=bay.identity, checks=[
+        SmartCheckOut(time=_EPOCH + dt.timedelta(microseconds=c.at_us), state=c.state,
+                      summary=c.summary, reasons=list(c.reasons), values=c.values)
+        for c in checks])
 
 
 @routes.post("/api/v1/storage/bays/{bay:\\d+}/smart", path_model=BayPath, response=SmartOut,

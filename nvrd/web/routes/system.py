@@ -2,10 +2,11 @@
 maintenance (configuration bundle export/import, restore defaults, restart).
 
 Rights: device information and the status summary need a login only (every dashboard
-shows them); time under ``system``; the network view under ``network``; logs under
-``log_view``; ``/metrics`` under ``system`` (give a scraper an API token of a user with
-that right); configuration export/import under ``import_export`` — an export *with*
-secrets (``?secrets=true``) also needs the ``security`` right; restore defaults under
+shows them); time (time zone, NTP, sync now, set by hand) under ``system``; the network
+view under ``network``; logs under ``log_view``; ``/metrics`` under ``system`` (give a
+scraper an API token of a user with that right); configuration export/import under
+``import_export`` — an export *with* secrets (``?secrets=true``) also needs the
+``security`` right; restore defaults (also the one wiping the accounts) under
 ``restore_defaults``; restart under ``reboot``.
 
 The configuration bundle is JSON: ``{"format": "nvrd-config", "format_version": 1,
@@ -35,22 +36,31 @@ from urllib.parse import urlsplit
 
 import psutil
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
 import nvrd
 from nvrd.config import ConfigError, NvrConfig, dump_config, parse_config
-from nvrd.config.schema import SystemConfig
+from nvrd.config.schema import NtpConfig, SystemConfig
 from nvrd.paths import shipped_config_dir
 from nvrd.system.logs import redact_url
+from nvrd.system.timesync import (
+    ClockNotSettable,
+    NoServers,
+    NtpEnabled,
+    SyncFailed,
+    SyncResult,
+    TimeSync,
+)
 from nvrd.web import metrics
 from nvrd.web.api.auth import AUTHENTICATOR_KEY
-from nvrd.web.api.errors import ApiError, Forbidden
-from nvrd.web.api.registry import ApiRegistry, RequestContext
+from nvrd.web.api.errors import ApiError, Conflict, Forbidden
+from nvrd.web.api.registry import ApiRegistry, RequestContext, json_response
 from nvrd.web.routes.common import (
     audit,
     change_config,
     check_toml,
     daemon,
+    daemon_status,
     given,
     settings_model,
     source_of,
@@ -66,6 +76,10 @@ LOG_EXPORT_MAX_ROWS = 1_000_000
 RESTART_DELAY_S = 0.5
 """The restart waits this long so that its answer reaches the client first."""
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MANUAL_TIME_RANGE = (dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+                     dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
+"""A time set by hand outside this is a mistake (recordings would be misplaced): before
+this firmware existed is the reset value of a flat RTC battery (2000-01-01), not a date."""
 
 
 # --- models -----------------------------------------------------------------------------
@@ -100,18 +114,64 @@ class StatusOut(BaseModel):
     volumes_writable: int
 
 
+class SyncOut(BaseModel):
+    """A check of the clock against the NTP servers."""
+
+    time: dt.datetime
+    """When it ended (after any step)."""
+    server: str | None
+    """The server that answered; None: none did."""
+    offset_ms: float | None
+    """How far the clock was off (positive: it was behind the server)."""
+    delay_ms: float | None
+    """Round trip to the server."""
+    stepped: bool
+    """The clock was set (it was off by more than ``step_threshold_ms``)."""
+    error: str | None
+    """Why there was no good time, or why the clock could not be set."""
+
+
 class TimeOut(BaseModel):
     timezone: str
     utc: dt.datetime
     local: dt.datetime
-    ntp: None
-    """NTP settings: not in the configuration yet (the box keeps the time its OS sets)."""
+    ntp: NtpConfig
+    """The NTP settings."""
+    last_sync: SyncOut | None
+    """The last check against the NTP servers (None: none since the daemon started)."""
+    sync_overdue: bool
+    """NTP is on and no server gave a good time for three intervals."""
+    os_ntp_clients: list[str]
+    """NTP clients the operating system runs besides the recorder's (seen when NTP was
+    switched on): they fight over the clock, turn them off."""
     missing: list[str]
-    """What the vendor's time page has that this recorder does not configure yet."""
+    """What the vendor's time page has that this recorder does not configure."""
 
 
-TimeIn = settings_model("TimeIn", SystemConfig, ("timezone",),
-                        doc="Time settings to change; those left out keep their value.")
+class SetTimeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    utc: AwareDatetime
+    """The new time, with its UTC offset (``2025-03-01T12:00:00Z``)."""
+
+
+class SetTimeOut(BaseModel):
+    utc: dt.datetime
+    """The time now, after the step."""
+    step_ms: float
+    """How far the clock moved."""
+
+
+def _optional(model: type[BaseModel]) -> Any:
+    return model | None
+
+
+NtpIn = settings_model("NtpIn", NtpConfig, tuple(NtpConfig.model_fields),
+                       doc="NTP settings to change; those left out keep their value.")
+TimeIn: type[BaseModel] = create_model(
+    "TimeIn", __base__=settings_model("TimeZoneIn", SystemConfig, ("timezone",), doc=""),
+    __doc__="Time settings to change; those left out keep their value.",
+    ntp=(_optional(NtpIn), Field(None, description="NTP settings to change.")))
 
 
 class Address(BaseModel):
@@ -201,8 +261,9 @@ class RestoreBody(BaseModel):
     keep_network: bool = True
     """Keep the web settings (address, port, HTTPS), so the box stays reachable."""
     keep_users: bool = True
-    """Keep the accounts. Restoring the configuration never touches the accounts
-    database; wiping it from the API is not available (false is refused)."""
+    """Keep the accounts. False wipes every user, group, API token and session: the
+    recorder is uninitialized again (only ``POST /api/v1/init`` answers), as on first
+    boot."""
 
 
 class Accepted(BaseModel):
@@ -215,7 +276,7 @@ class Accepted(BaseModel):
 async def get_system(ctx: RequestContext) -> DeviceInfo:
     """What this recorder is: name, model, board, firmware version, uptime."""
     d = daemon(ctx)
-    status = d.status()
+    status = daemon_status(ctx)
     board = d.hardware.board if d.hardware is not None else None
     return DeviceInfo(
         name=d.config.system.name, model=board.model if board else None,
@@ -230,7 +291,7 @@ async def get_system(ctx: RequestContext) -> DeviceInfo:
 async def get_status(ctx: RequestContext) -> StatusOut:
     """The daemon's state in a few numbers: health, cameras online, streams recording,
     writable volumes."""
-    status = daemon(ctx).status()
+    status = daemon_status(ctx)
     return StatusOut(
         healthy=not status.problems, summary=status.summary(), problems=status.problems,
         version=status.version, uptime_seconds=round(status.uptime_s, 1),
@@ -243,38 +304,118 @@ async def get_status(ctx: RequestContext) -> StatusOut:
 @routes.get("/metrics", response=str, media_type=metrics.CONTENT_TYPE, right="system")
 async def get_metrics(ctx: RequestContext) -> web.Response:
     """The recorder's state in Prometheus' text format (streams, disks, PoE, alarms)."""
-    body = metrics.render(daemon(ctx).status)
+    body = metrics.render(lambda: daemon_status(ctx))
     return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
 # --- time and network -------------------------------------------------------------------
 
-def _time(config: NvrConfig) -> TimeOut:
-    now = dt.datetime.now(dt.UTC)
+def _moment(ns: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=ns // 1000)
+
+
+def _ms(ns: int | None) -> float | None:
+    return None if ns is None else round(ns / 1e6, 3)
+
+
+def _sync_out(result: SyncResult) -> SyncOut:
+    return SyncOut(time=_moment(result.time_ns), server=result.server,
+                   offset_ms=_ms(result.offset_ns), delay_ms=_ms(result.delay_ns),
+                   stepped=result.stepped, error=result.error)
+
+
+def _timesync(ctx: RequestContext[Any, Any, Any]) -> TimeSync:
+    sync = daemon(ctx).timesync
+    if sync is None:
+        raise unavailable("the time service", code="service_unavailable")
+    return sync
+
+
+def _time(config: NvrConfig, sync: TimeSync | None) -> TimeOut:
+    now = _moment(sync.now_ns()) if sync is not None else dt.datetime.now(dt.UTC)
+    last = sync.last if sync is not None else None
     return TimeOut(timezone=config.system.timezone, utc=now,
                    local=now.astimezone(zoneinfo.ZoneInfo(config.system.timezone)),
-                   ntp=None, missing=["NTP servers and interval", "manual time setting",
-                                      "DST rules other than the time zone's"])
+                   ntp=config.system.ntp, last_sync=_sync_out(last) if last else None,
+                   sync_overdue=sync.overdue if sync is not None else False,
+                   os_ntp_clients=sync.os_clients if sync is not None else [],
+                   missing=["DST rules other than the time zone's own"])
 
 
 @routes.get("/api/v1/system/time", response=TimeOut, right="system")
 async def get_time(ctx: RequestContext) -> TimeOut:
-    """The time zone and the current time (NTP is not configurable yet: see
-    ``missing``)."""
-    return _time(daemon(ctx).config)
+    """The time zone, the current time, the NTP settings and the last check against the
+    NTP servers."""
+    d = daemon(ctx)
+    return _time(d.config, d.timesync)
+
+
+def _changed(changes: dict[str, Any]) -> str:
+    flat = {f"ntp.{k}": v for k, v in changes.get("ntp", {}).items()}
+    flat |= {k: v for k, v in changes.items() if k != "ntp"}
+    return ", ".join(f"{k} = {v}" for k, v in flat.items()) or "nothing"
 
 
 @routes.put("/api/v1/system/time", body=TimeIn, response=TimeOut, right="system")
 async def put_time(ctx: RequestContext[Any]) -> TimeOut:
-    """Set the time zone (schedules and shown times follow it)."""
+    """Set the time zone (schedules and shown times follow it) and the NTP settings.
+
+    Switching NTP on needs at least one server; new NTP settings check the clock at once,
+    in the background (see ``last_sync`` a moment later)."""
     changes = given(ctx.body)
+    ntp = changes.get("ntp", {})
 
     def update(table: dict[str, Any]) -> None:
-        table.setdefault("system", {}).update(changes)
+        system = table.setdefault("system", {})
+        system.update({k: v for k, v in changes.items() if k != "ntp"})
+        system.setdefault("ntp", {}).update(ntp)
 
-    config = await change_config(ctx, update, "time settings changed: "
-                                 + ", ".join(f"{k} = {v}" for k, v in changes.items()))
-    return _time(config)
+    config = await change_config(ctx, update, f"time settings changed: {_changed(changes)}")
+    return _time(config, daemon(ctx).timesync)
+
+
+@routes.post("/api/v1/system/time/sync", response=SyncOut, right="system", timeout_s=60.0)
+async def sync_time(ctx: RequestContext) -> SyncOut:
+    """Check the clock against the NTP servers now, and set it if it is off by more than
+    ``step_threshold_ms`` (also while NTP is off: a one-off check).
+
+    409 without servers; 504 when no server answered in time, 502 when they refused or
+    answered badly; 503 when the daemon may not set the clock."""
+    sync = _timesync(ctx)
+    try:
+        result = await sync.sync_now(user=user_of(ctx), source=source_of(ctx))
+    except NoServers as exc:
+        raise Conflict(str(exc), code="ntp_no_servers") from None
+    except SyncFailed as exc:
+        if exc.timed_out:
+            raise ApiError(504, "ntp_no_answer", str(exc)) from None
+        raise ApiError(502, "ntp_failed", str(exc)) from None
+    except ClockNotSettable as exc:
+        raise ApiError(503, "clock_not_settable", str(exc)) from None
+    return _sync_out(result)
+
+
+@routes.post("/api/v1/system/time/set", body=SetTimeIn, response=SetTimeOut,
+             right="system")
+async def set_time(ctx: RequestContext[SetTimeIn]) -> SetTimeOut:
+    """Set the clock by hand (the vendor's "System Time").
+
+    Refused (409) while NTP is on: NTP would undo it. Every step starts new recording
+    runs and is audited with the old and new time."""
+    sync = _timesync(ctx)
+    wanted = ctx.body.utc.astimezone(dt.UTC)
+    if not MANUAL_TIME_RANGE[0] <= wanted < MANUAL_TIME_RANGE[1]:
+        raise ApiError(422, "validation_failed", f"body.utc: must be between "
+                       f"{MANUAL_TIME_RANGE[0]:%Y-%m-%d} and {MANUAL_TIME_RANGE[1]:%Y-%m-%d} "
+                       f"(got {wanted.isoformat()})")
+    ns = (wanted - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+    try:
+        step = await sync.set_time(ns, user=user_of(ctx), source=source_of(ctx))
+    except NtpEnabled as exc:
+        raise Conflict(str(exc), code="ntp_enabled") from None
+    except ClockNotSettable as exc:
+        raise ApiError(503, "clock_not_settable", str(exc)) from None
+    return SetTimeOut(utc=_moment(sync.now_ns()), step_ms=round(step / 1e6, 3))
 
 
 def _network() -> NetworkOut:
@@ -511,18 +652,18 @@ def factory_table(current: NvrConfig, *, keep_network: bool) -> dict[str, Any]:
 
 
 @routes.post("/api/v1/maintenance/restore-defaults", body=RestoreBody, response=Accepted,
-             right="restore_defaults")
-async def restore_defaults(ctx: RequestContext[RestoreBody]) -> Accepted:
+             other_statuses=(202,), right="restore_defaults")
+async def restore_defaults(ctx: RequestContext[RestoreBody]) -> Accepted | web.Response:
     """Restore the factory configuration (cameras, schedules, storage, alarms ...).
 
     Recordings stay on the disks; the board stays. ``keep_network`` keeps the web
-    settings. Accounts are never touched by this (``keep_users: false`` is refused: wiping
-    the accounts is done on the console).
+    settings. ``keep_users: false`` then wipes the accounts (users, groups, API tokens,
+    sessions, lockouts): the answer is 202, the caller's session is gone and the
+    recorder must be initialized again (``POST /api/v1/init``), as on first boot.
     """
-    if not ctx.body.keep_users:
-        raise ApiError(501, "not_implemented", "wiping the accounts is not available "
-                       "from the API: restore with keep_users = true, then delete users, "
-                       "or reset the accounts on the console")
+    accounts = daemon(ctx).accounts
+    if not ctx.body.keep_users and (accounts is None or accounts.store is None):
+        raise unavailable("the account store", code="service_unavailable")
     table = factory_table(daemon(ctx).config, keep_network=ctx.body.keep_network)
     check_toml(table, "the factory configuration")
 
@@ -531,9 +672,19 @@ async def restore_defaults(ctx: RequestContext[RestoreBody]) -> Accepted:
         current.update(table)
 
     await change_config(ctx, replace, "factory defaults restored" + (
-        " (network kept)" if ctx.body.keep_network else ""))
-    return Accepted(message="the factory configuration is restored and applied; "
-                            "accounts and recordings are kept")
+        " (network kept)" if ctx.body.keep_network else "") + (
+        "" if ctx.body.keep_users else " (accounts wiped)"))
+    if ctx.body.keep_users:
+        return Accepted(message="the factory configuration is restored and applied; "
+                                "accounts and recordings are kept")
+    assert accounts is not None
+    await accounts.wipe(user=user_of(ctx), source=source_of(ctx),
+                        why="restore defaults without keeping the users")
+    return json_response(Accepted(
+        message="the factory configuration is restored and every account is wiped: "
+                "your session has ended and the recorder must be initialized again "
+                "(POST /api/v1/init sets the admin password); recordings are kept"),
+        status=202)
 
 
 @routes.post("/api/v1/maintenance/reboot", response=Accepted, status=202, right="reboot")

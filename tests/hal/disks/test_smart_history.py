@@ -113,6 +113,10 @@ async def test_health_raises_each_event_once(tmp_path: Path) -> None:
     await health.check_all_smart()
     assert [type(e) for e in events] == [SmartWarning, SmartFailing]
     assert health.last_reports["serial:S1"].state == "failing"
+    stored = await health.history("serial:S1")  # newest first, kept for the API
+    assert [c.state for c in stored] == ["failing", "failing", "warning", "warning", "ok"]
+    assert stored[2].values.reallocated_sectors is not None
+    assert [c.state for c in await health.history("serial:S1", limit=2)] == ["failing"] * 2
 
     events.clear()
     assert await health.check_io_errors(inventory.disks()[0]) == 0  # baseline

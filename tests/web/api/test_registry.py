@@ -180,6 +180,22 @@ async def test_unknown_route_404_and_wrong_method_405_with_allow(tmp_path: Path)
         assert "DELETE is not allowed on /api/v1/test/port" in body["error"]["message"]
 
 
+
+async def test_head_answers_as_get_without_a_body_and_with_the_same_checks(
+        tmp_path: Path) -> None:
+    async with running_web(tmp_path, _authenticator()) as web, aiohttp.ClientSession() as s:
+        url = web.url + "api/v1/test/echo?n=3&tag=a"
+        async with s.get(url, headers=ADMIN) as got:
+            assert got.status == 200
+            body = await got.read()
+        async with s.head(url, headers=ADMIN) as head:
+            assert head.status == 200 and await head.read() == b""
+            assert head.headers["Content-Length"] == str(len(body))
+            assert head.headers["Content-Type"] == got.headers["Content-Type"]
+        async with s.head(web.url + "api/v1/test/echo") as anonymous:
+            assert anonymous.status == 401  # HEAD is no way around the login
+
+
 async def test_an_oversized_body_is_413(tmp_path: Path) -> None:
     async with running_web(tmp_path, _authenticator()) as web:
         big = b'{"port": 80, "color": "' + b"x" * (1 << 20) + b'"}'

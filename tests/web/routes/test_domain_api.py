@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -16,6 +18,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client.parser import text_string_to_metric_families
 
 from hal.ptz import Pan
@@ -27,6 +32,7 @@ from nvrd.config.schema import MAX_CHANNELS
 from nvrd.paths import shipped_config_dir
 from tests.daemon_harness import config_toml, free_port
 from tests.web.api.harness import USER_HEADER, HeaderAuthenticator
+from tests.web.certs import certs_pem, make_certificate, private_key_pem
 
 ADMIN = "admin"
 VIEWER = "viewer"
@@ -196,6 +202,11 @@ async def test_storage_settings_change_and_limits(nvr: Nvr) -> None:
     status, error = await nvr.call("POST", "/api/v1/storage/bays/1/prepare",
                                    json={"confirm": "x"})
     assert status in (409, 503), error  # empty bay, or no disk hardware here
+    status, history = await nvr.call("GET", "/api/v1/storage/bays/1/smart/history",
+                                     params={"limit": "5"})
+    assert status == 200 and history == {"bay": 1, "identity": None, "checks": []}, history
+    status, error = await nvr.call("GET", "/api/v1/storage/bays/9/smart/history")
+    assert status == 404, error
 
 
 # --- hardware ---------------------------------------------------------------------------
@@ -351,12 +362,61 @@ async def test_security_findings_on_the_default_configuration(nvr: Nvr) -> None:
     assert "idle_logout_off" in [f["code"] for f in report["findings"]]
 
 
+async def _served_certificate(base: str) -> bytes:
+    """The DER certificate a new TLS connection to ``base`` is shown."""
+    host, port = base.removeprefix("https://").split(":")
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    _, writer = await asyncio.open_connection(host, int(port), ssl=context)
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    finally:
+        writer.close()
+    assert der is not None
+    return bytes(der)
+
+
+async def test_a_ca_signed_certificate_is_imported_through_the_api_and_served_at_once(
+        nvr: Nvr) -> None:
+    async with nvr.session.get(nvr.base + "/api/v1/security/certificate",
+                               headers={USER_HEADER: VIEWER}) as response:
+        assert response.status == 200  # public knowledge: a login is enough
+        served = x509.load_pem_x509_certificate(await response.read())
+    assert served.public_bytes(serialization.Encoding.DER) == \
+        await _served_certificate(nvr.base)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    leaf = make_certificate(key, "nvr.example.com", issuer=(ca_key, "Installer CA"), now=now)
+    status, error = await nvr.call("PUT", "/api/v1/security/certificate", json={
+        "certificate": certs_pem(leaf).decode(),
+        "private_key": private_key_pem(ec.generate_private_key(ec.SECP256R1())).decode()})
+    assert status == 422 and error["error"]["code"] == "certificate_key_mismatch", error
+    assert await _served_certificate(nvr.base) == served.public_bytes(serialization.Encoding.DER)
+
+    status, error = await nvr.call("PUT", "/api/v1/security/certificate", user=VIEWER, json={
+        "certificate": certs_pem(leaf).decode(), "private_key": private_key_pem(key).decode()})
+    assert status == 403, error
+    status, info = await nvr.call("PUT", "/api/v1/security/certificate", json={
+        "certificate": certs_pem(leaf).decode(), "private_key": private_key_pem(key).decode()})
+    assert status == 200, info
+    assert info["subject"] == "CN=nvr.example.com" and info["self_signed"] is False
+    assert await _served_certificate(nvr.base) == leaf.public_bytes(serialization.Encoding.DER)
+    _, report = await nvr.call("GET", "/api/v1/security/status")
+    assert "certificate_self_signed" not in [f["code"] for f in report["findings"]]
+
+    assert nvr.app.audit is not None
+    entries = await _until(lambda: [e for e in nvr.app.audit.query(type="security")
+                                    if "certificate" in e.action] if nvr.app.audit else [])
+    assert {(e.action, e.result) for e in entries} >= {
+        ("HTTPS certificate refused", "failed"), ("HTTPS certificate imported", "ok")}
+    assert any(info["sha256_fingerprint"] in e.details for e in entries)
+
+
 async def test_restore_defaults_keeps_the_network_and_reboot_asks_the_daemon(
         nvr: Nvr) -> None:
     port = nvr.app.config.web.port
-    status, error = await nvr.call("POST", "/api/v1/maintenance/restore-defaults",
-                                   json={"keep_users": False})
-    assert status == 501 and "console" in error["error"]["message"]
     status, done = await nvr.call("POST", "/api/v1/maintenance/restore-defaults",
                                   json={"keep_network": True})
     assert status == 200, done
