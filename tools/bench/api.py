@@ -8,6 +8,8 @@ A. nvrd runs as systemd runs it (its own process) with ``--cameras`` virtual cam
    through the API and an API token issued; then ``--clients`` concurrent HTTPS
    keep-alive clients (aiohttp, in this process) ask for the status as fast as it answers,
    for ``--seconds`` after a short warm-up.
+   The recording's loss counters (packets lost or dropped) are read before and after:
+   answering the API must not cost footage.
 B. The reference, measured in the same run with the same clients: a bare aiohttp HTTPS
    server in its own process answering a stored copy of the same status document — what
    the status request costs with nothing else to do (no recording, no access checks).
@@ -153,19 +155,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 base = f"https://127.0.0.1:{port}"
                 token = asyncio.run(api_token(base))
                 headers = {"Authorization": f"Bearer {token}"}
+                lost_before = _footage_lost(daemon.health())
                 nvrd = asyncio.run(hammer(f"{base}/api/v1/status", headers, args.clients,
                                           args.seconds))
                 body = asyncio.run(_fetch(f"{base}/api/v1/status", headers))
                 health = daemon.health()
+                lost = _footage_lost(health) - lost_before
             finally:
                 daemon.stop()
             reference = run_reference(work, data, body, args)
     return {"machine": machine(), "cameras": args.cameras, "clients": args.clients,
             "recording_streams": sum(s["recording"] for c in health["recording"]
                                      for s in c["streams"].values()),
+            "packets_lost_during_load": lost,
             "nvrd": asdict(nvrd), "reference": asdict(reference),
             "ratio_rps": nvrd.rps / reference.rps if reference.rps else None,
             "ratio_p99": nvrd.p99_ms / reference.p99_ms if reference.p99_ms else None}
+
+
+def _footage_lost(health: dict[str, Any]) -> int:
+    """Packets received but not recorded, summed over every stream."""
+    return sum(s["packets_lost"] + s["packets_dropped"] for c in health["recording"]
+               for s in c["streams"].values())
 
 
 async def _fetch(url: str, headers: dict[str, str]) -> bytes:
@@ -215,6 +226,8 @@ def report(result: dict[str, Any]) -> str:
         row("nvrd (token auth, recording)", result["nvrd"]),
         row("reference: bare aiohttp, same JSON", result["reference"]),
         f"nvrd / reference: req/s {result['ratio_rps']:.2f}, p99 {result['ratio_p99']:.2f}",
+        f"packets lost or dropped by the recording during the load: "
+        f"{result['packets_lost_during_load']}",
         f"machine: {result['machine']}",
     ]
     return "\n".join(lines)
