@@ -3,13 +3,15 @@ dependency order, stops them in reverse, reloads on SIGHUP, and tells systemd.
 
 Order (each needs only what comes before it): audit log → time sync (NTP, if on: the
 clock is checked before anything records) → accounts (users, sessions) →
-hardware (the board's devices) → storage (volumes, writers) → bays (disks in the drive
-bays, mounted and attached to storage) → recorder (what to record, where) → ingest
-(readers feeding the recorder) → live sources (the services' hooks feeding the live
-event stream) → web.
+hardware (the board's devices) → events (the event bus, its log and sources: alarm
+inputs and PoE need the hardware; the others hook onto services built already and
+judge the whole box once all have started) → storage (volumes, writers) → bays (disks
+in the drive bays, mounted and attached to storage) → recorder (what to record, where)
+→ ingest (readers feeding the recorder) → live sources (the services' hooks feeding the
+live event stream) → web.
 Stopping runs in reverse, so readers close their segments before the writers drain and
-stop, bay disks are unmounted before storage stops, and the relays are released last but
-one. The event engine (a later issue) goes between hardware and the recorder.
+stop, bay disks are unmounted before storage stops, the event log is written out after
+everything that reports to it, and the relays are released last but one.
 
 Failure rules, so that a technician can always tell what is wrong:
 - A configuration file that does not validate never stops the daemon: it runs on the
@@ -52,6 +54,7 @@ from nvrd.config import (
 )
 from nvrd.events.live import LiveFeed
 from nvrd.events.live_sources import LiveSources
+from nvrd.events.service import EventService
 from nvrd.hardware.panel import DaemonSignals
 from nvrd.hardware.service import HardwareService
 from nvrd.paths import DataDir
@@ -122,6 +125,7 @@ class Application:
         self.timesync: TimeSync | None = None
         self.accounts: AccountsService | None = None
         self.hardware: HardwareService | None = None
+        self.events: EventService | None = None
         self.storage: StorageService | None = None
         self.bays: BayService | None = None
         self.recorder: RecorderService | None = None
@@ -154,6 +158,8 @@ class Application:
             self._notifier.ready(self.status().summary())
             if self.hardware is not None:
                 self.hardware.running()
+            if self.events is not None:
+                self.events.running()
             if self.web is not None and self.web.url:
                 logger.info("ready: web page at %s", self.web.url)
             await self._stop_requested.wait()
@@ -350,14 +356,18 @@ class Application:
                                lambda: hardware.disks)
         self.recorder = RecorderService(config, self.storage, self.audit)
         self.ingest = IngestService(config, self.audit, sinks=self.recorder.segmenter)
+        self.events = EventService(config, self._data.events_db, self.live,
+                                   hardware=self.hardware, ingest=self.ingest,
+                                   storage=self.storage, bays=self.bays,
+                                   authenticator=self.accounts.authenticator)
         self.web = WebService(config.web.host, config.web.port, config.web.https,
                               self._data.tls, self.status,
                               http_redirect_port=config.web.http_redirect_port,
                               apis=[*daemon_apis(), *self._apis],
                               authenticator=self._authenticator or self.accounts.authenticator,
                               app_values={DAEMON_KEY: self})
-        return [self.audit, self.timesync, self.accounts, self.hardware, self.storage,
-                self.bays, self.recorder, self.ingest, *self._extra_services,
+        return [self.audit, self.timesync, self.accounts, self.hardware, self.events,
+                self.storage, self.bays, self.recorder, self.ingest, *self._extra_services,
                 LiveSources(self.live, status=self.status, audit=self.audit,
                             storage=self.storage, bays=self.bays, hardware=self.hardware),
                 self.web]

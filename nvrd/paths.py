@@ -36,6 +36,11 @@ class DataDir:
         return self.root / "audit.db"
 
     @property
+    def events_db(self) -> Path:
+        """The event log (alarms, video loss, disk, network and security faults)."""
+        return self.root / "events.db"
+
+    @property
     def tls(self) -> Path:
         return self.root / "tls"
 

@@ -19,9 +19,11 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
+    AnyUrl,
     Field,
     SecretStr,
     StringConstraints,
+    UrlConstraints,
     field_validator,
     model_validator,
 )
@@ -40,6 +42,7 @@ from nvrd.config.fields import (
     check_unique,
 )
 from nvrd.config.schedules import ALWAYS, ALWAYS_SCHEDULE_NAME, Holiday, Schedule
+from nvrd.events.model import EventKind
 
 CURRENT_SCHEMA_VERSION = 1
 """The version of the file format this code writes; older files are migrated on load."""
@@ -222,6 +225,59 @@ class PtzConfig(Section):
     """The dome supports turbo pan speed (its fastest speed, beyond the normal range)."""
 
 
+MOTION_GRID_COLUMNS = 22
+MOTION_GRID_ROWS = 18
+"""The vendor's motion grid (PAL): 22 columns × 18 rows of cells over the picture."""
+MAX_MOTION_REGIONS = 4
+
+
+class MotionCells(Section):
+    """A rectangle of motion-grid cells, both corners included (column 0–21 from the left,
+    row 0–17 from the top). A UI that paints cells saves each row's runs as rectangles."""
+
+    left: Annotated[int, Field(ge=0, lt=MOTION_GRID_COLUMNS)] = 0
+    top: Annotated[int, Field(ge=0, lt=MOTION_GRID_ROWS)] = 0
+    right: Annotated[int, Field(ge=0, lt=MOTION_GRID_COLUMNS)] = MOTION_GRID_COLUMNS - 1
+    bottom: Annotated[int, Field(ge=0, lt=MOTION_GRID_ROWS)] = MOTION_GRID_ROWS - 1
+
+    @model_validator(mode="after")
+    def _corners_ordered(self) -> MotionCells:
+        if self.right < self.left:
+            raise located_error(f"must be at least left ({self.left})", at=("right",),
+                                value=self.right)
+        if self.bottom < self.top:
+            raise located_error(f"must be at least top ({self.top})", at=("bottom",),
+                                value=self.bottom)
+        return self
+
+
+class MotionRegion(Section):
+    """One of a channel's motion regions (the vendor's "Region 1–4")."""
+
+    name: Name32 = "Region"
+    enabled: bool = True
+    cells: Annotated[tuple[MotionCells, ...],
+                     Field(min_length=1, max_length=MOTION_GRID_COLUMNS * MOTION_GRID_ROWS)
+                     ] = (MotionCells(),)
+    """The region's cells as rectangles (they may overlap); default the whole picture."""
+    sensitivity: Annotated[int, Field(ge=1, le=100)] = 50
+    """Higher = a smaller change of brightness counts as movement in a cell."""
+    threshold_percent: Annotated[int, Field(ge=1, le=100)] = 5
+    """The region triggers when at least this share of its cells moves."""
+
+
+class MotionConfig(Section):
+    """Motion detection on the recorder, from the camera's sub stream."""
+
+    enabled: bool = False
+    fps: Annotated[float, Field(ge=0.5, le=15)] = 3.0
+    """Frames analysed per second (every frame is still decoded: H.264 needs them)."""
+    keyframes_only: bool = False
+    """Decode and analyse key frames only: far cheaper, reacts only once per GOP."""
+    regions: Annotated[tuple[MotionRegion, ...], Field(max_length=MAX_MOTION_REGIONS)] = (
+        MotionRegion(name="Region 1"),)
+
+
 class CameraConfig(Section):
     """A camera on one channel: its streams, account and recording settings."""
 
@@ -255,6 +311,16 @@ class CameraConfig(Section):
     """The group of volumes (``storage.volumes[].group``) this channel records on."""
     ptz: PtzConfig | None = None
     """An analogue-style PTZ dome on the RS-485 bus; none = no RS-485 PTZ."""
+    motion: MotionConfig = Field(default_factory=MotionConfig)
+    """Motion detection on the sub stream (needs ``sub``)."""
+
+    @model_validator(mode="after")
+    def _motion_needs_sub(self) -> CameraConfig:
+        if self.motion.enabled and self.sub is None:
+            raise located_error("motion detection runs on the sub stream: give the camera "
+                                "a sub stream URL, or set enabled = false",
+                                at=("motion", "enabled"), value=True)
+        return self
 
 
 class RecordingConfig(Section):
@@ -419,6 +485,106 @@ class AlarmsConfig(Section):
         return check_unique(outputs, lambda o: o.id, field="outputs", attribute="id")
 
 
+MAX_WEBHOOKS = 16
+_TOPIC = re.compile(r"^[^#+/\s\x00]([^#+\s\x00]*[^#+/\s\x00])?$")
+_HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+_HEADER_VALUE_PATTERN = r"^[^\r\n\x00]*$"
+_RESERVED_HEADERS = frozenset({"content-type", "content-length", "host",
+                               "x-nvr-signature"})
+
+
+def _valid_topic(topic: str) -> str:
+    if not _TOPIC.match(topic):
+        raise PydanticCustomError(
+            "mqtt_topic", "must be a topic such as 'nvrd' or 'site1/nvr': no wildcards "
+            "(+ or #), no blanks, no / at the start or the end")
+    return topic
+
+
+MqttTopic = Annotated[str, StringConstraints(min_length=1, max_length=128),
+                      AfterValidator(_valid_topic)]
+"""An MQTT topic prefix: no wildcards (``+``, ``#``) or blanks, no ``/`` at either end."""
+HttpUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["http", "https"],
+                                           host_required=True, max_length=2048)]
+
+
+class MqttConfig(Section):
+    """Publishing events and alarm states to an MQTT broker (Home Assistant discovers
+    them as binary sensors of one device, the recorder)."""
+
+    enabled: bool = False
+    host: Host | None = None
+    """The broker's host name or IP address (needed when enabled)."""
+    port: Port = 1883
+    """1883 is MQTT's port, 8883 MQTT over TLS."""
+    tls: bool = False
+    """Connect with TLS, checking the broker's certificate against the system's CAs."""
+    username: Annotated[str, Field(max_length=64)] = ""
+    """Empty: connect without an account."""
+    password: Annotated[SecretStr, Field(max_length=128)] = SecretStr("")
+    """Never shown in logs, errors or the API."""
+    client_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,23}$")] = "nvrd"
+    """The MQTT client id (1-23 letters, digits, ``-``, ``_``); also names the device in
+    Home Assistant, so two recorders on one broker need two ids."""
+    base_topic: MqttTopic = "nvrd"
+    """Events go to ``<base>/events/<kind>``, states to
+    ``<base>/<source kind>/<id>/<kind>/state``, availability to ``<base>/status``."""
+    discovery: bool = True
+    """Publish Home Assistant MQTT discovery configuration (retained)."""
+    discovery_prefix: MqttTopic = "homeassistant"
+    """Home Assistant's discovery prefix (its default is ``homeassistant``)."""
+    retain: bool = True
+    """Retain the ON/OFF states, so a client that subscribes later sees them."""
+    keepalive_seconds: Annotated[int, Field(ge=5, le=600)] = 30
+    """A broker that goes silent is noticed after about 1.5 times this."""
+
+    @model_validator(mode="after")
+    def _host_when_enabled(self) -> MqttConfig:
+        if self.enabled and self.host is None:
+            raise located_error("the broker's host is needed while MQTT is enabled (e.g. "
+                                "host = \"192.0.2.10\"); or set enabled = false",
+                                at=("host",), value=None)
+        return self
+
+
+class WebhookConfig(Section):
+    """An HTTP endpoint that receives chosen events as JSON."""
+
+    url: HttpUrl
+    """``http://`` or ``https://``."""
+    method: Literal["POST", "PUT"] = "POST"
+    headers: dict[Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                                   pattern=_HEADER_NAME_PATTERN)],
+                  Annotated[str, StringConstraints(max_length=1024,
+                                                   pattern=_HEADER_VALUE_PATTERN)]] = Field(
+        default_factory=dict, max_length=16)
+    """Extra request headers (e.g. an ``Authorization`` the receiver wants)."""
+    secret: Annotated[SecretStr, Field(max_length=256)] = SecretStr("")
+    """When set, each request carries ``X-NVR-Signature: sha256=<hex HMAC-SHA256 of the
+    body with this secret>``, so the receiver can tell it came from this recorder.
+    Never shown in logs, errors or the API."""
+    timeout_seconds: Annotated[float, Field(ge=1, le=60)] = 5.0
+    """How long one attempt may take; failed attempts (no answer, 5xx) are retried."""
+    kinds: tuple[EventKind, ...] = ()
+    """The event kinds sent; empty = every kind."""
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_not_reserved(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name in headers:
+            if name.lower() in _RESERVED_HEADERS:
+                raise located_error(f"the recorder sets {name} itself; remove it", at=(name,),
+                                    value=name)
+        return headers
+
+
+class NotifyConfig(Section):
+    """Notifications: MQTT and HTTP webhooks."""
+
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    webhooks: Annotated[tuple[WebhookConfig, ...], Field(max_length=MAX_WEBHOOKS)] = ()
+
+
 class SecurityConfig(Section):
     """Sessions and brute-force protection of the web page and console."""
 
@@ -435,6 +601,18 @@ class AuditConfig(Section):
 
     max_rows: Annotated[int, Field(ge=1000, le=10_000_000)] = 100_000
     """The oldest entries are dropped beyond this."""
+
+
+class EventsConfig(Section):
+    """The event engine: its log and the thresholds of the faults it watches."""
+
+    log_max_rows: Annotated[int, Field(ge=1000, le=10_000_000)] = 100_000
+    """The event log keeps this many events; the oldest are dropped beyond it."""
+    low_space_percent: Annotated[int, Field(ge=0, le=50)] = 10
+    """A volume with less free space than this raises "disk low on space" (only when
+    ``storage.full_policy`` is ``stop``: overwriting keeps disks full by design); 0 = off."""
+    network_interfaces: Annotated[tuple[Slug, ...], Field(max_length=16)] = ()
+    """The network links watched for "link down"; none = those up when the daemon starts."""
 
 
 class LoggingConfig(Section):
@@ -456,6 +634,8 @@ class NvrConfig(Section):
     poe: PoeConfig = Field(default_factory=PoeConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     cameras: Annotated[tuple[CameraConfig, ...], Field(max_length=MAX_CHANNELS)] = ()
 

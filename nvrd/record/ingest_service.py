@@ -2,9 +2,10 @@
 
 The recorder attaches to the same readers: each stream's packets go to the sink
 ``sinks(channel, stream)`` returns (its segmenter), re-asked after every configuration
-change. Status changes that matter to a technician (a camera going offline, coming
-back) go to the log and the audit log; the once-a-second counters only update the
-snapshot the API serves.
+change. Taps (``add_tap``: motion detection on the sub stream) receive the same packets
+through a ``FanOutSink`` next to the recorder. Status changes that matter to a
+technician (a camera going offline, coming back) go to the log and the audit log; the
+once-a-second counters only update the snapshot the API serves.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import av.audio.stream
+import av.video.stream
+
 from nvrd.config import NvrConfig
 from nvrd.record.ingest import IngestSettings, PacketSink, StreamReader, StreamStatus
 from nvrd.service import Health, Service
 from nvrd.system.auditlog import AuditLog
 
 logger = logging.getLogger(__name__)
+
+StreamListener = Callable[[int, str, StreamStatus | None], None]
+"""(channel, stream, status or None): see ``IngestService.add_listener``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,52 @@ def _secret(value: object) -> str:
     return str(getter() if getter is not None else value or "")
 
 
+class FanOutSink:
+    """Hands one stream's packets to several sinks: the recorder's and taps'.
+
+    Threads: ``members`` is replaced (never mutated) from the loop; the reader thread
+    notices the new tuple on the next packet and starts or ends the session only on the
+    sinks that joined or left, so a tap coming or going never cuts the recording. Sinks
+    must not raise and must not block (a tap queues and returns).
+    """
+
+    def __init__(self) -> None:
+        self.members: tuple[PacketSink, ...] = ()
+        self._attached: tuple[PacketSink, ...] = ()  # reader thread only
+        self._session: tuple[av.video.stream.VideoStream,
+                             av.audio.stream.AudioStream | None] | None = None
+
+    def on_session_start(self, video: av.video.stream.VideoStream,
+                         audio: av.audio.stream.AudioStream | None) -> None:
+        self._session, self._attached = (video, audio), ()
+        self._sync()
+
+    def on_packet(self, packet: av.Packet) -> None:
+        if self.members is not self._attached:
+            self._sync()
+        for sink in self._attached:
+            sink.on_packet(packet)
+
+    def on_session_end(self, reason: str) -> None:
+        attached, self._attached, self._session = self._attached, (), None
+        for sink in attached:
+            sink.on_session_end(reason)
+
+    def _sync(self) -> None:
+        wanted = self.members
+        for sink in self._attached:
+            if not any(sink is w for w in wanted):
+                sink.on_session_end("detached")
+        if self._session is not None:
+            for sink in wanted:
+                if not any(sink is a for a in self._attached):
+                    sink.on_session_start(*self._session)
+        self._attached = wanted
+
+
+SinkLookup = Callable[[int, str], PacketSink | None]
+
+
 class IngestService(Service):
     name = "ingest"
 
@@ -102,6 +155,53 @@ class IngestService(Service):
         self._readers: dict[tuple[int, str], StreamReader] = {}
         self._plans: dict[tuple[int, str], StreamPlan] = {}
         self._status: dict[tuple[int, str], StreamStatus] = {}
+        self._listeners: list[StreamListener] = []
+        self._taps: list[SinkLookup] = []
+        self._fanouts: dict[tuple[int, str], FanOutSink] = {}
+
+    def add_tap(self, taps: SinkLookup) -> None:
+        """Loop-only: also hand each stream's packets to ``taps(channel, stream)`` (None:
+        not this stream), asked again after every configuration change and on
+        ``refresh_sinks``. A stream's first tap swaps the reader's sink for a fan-out
+        once: a recording running then starts a new segment."""
+        self._taps.append(taps)
+        self.refresh_sinks()
+
+    def remove_tap(self, taps: SinkLookup) -> None:
+        self._taps.remove(taps)
+        self.refresh_sinks()
+
+    def refresh_sinks(self) -> None:
+        """Loop-only: ask the sink lookups again (a tap's own settings changed)."""
+        for key, reader in self._readers.items():
+            reader.sink = self._sink_for(key)
+
+    def _sink_for(self, key: tuple[int, str]) -> PacketSink | None:
+        primary = self._sinks(*key)
+        if not self._taps and key not in self._fanouts:
+            return primary
+        members = tuple(sink for sink in (primary, *(tap(*key) for tap in self._taps))
+                        if sink is not None)
+        fanout = self._fanouts.setdefault(key, FanOutSink())
+        if len(members) != len(fanout.members) or any(
+                a is not b for a, b in zip(members, fanout.members, strict=True)):
+            fanout.members = members
+        return fanout
+
+    def add_listener(self, listener: StreamListener) -> Callable[[], None]:
+        """Call ``listener(channel, stream, status)`` on the loop when a stream goes online
+        or offline (the changes audited), and with ``None`` when it is no longer read (its
+        camera removed or disabled, the daemon stopping); returns the remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners \
+            else None
+
+    def _tell(self, key: tuple[int, str], status: StreamStatus | None) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(*key, status)
+            except Exception:  # a listener must not cost the stream its status
+                logger.exception("stream status listener failed")
 
     async def start(self) -> None:
         await self._apply(plan_streams(self._config))
@@ -138,18 +238,19 @@ class IngestService(Service):
         for key in stale:
             del self._plans[key]
             self._status.pop(key, None)
+            self._fanouts.pop(key, None)
+            self._tell(key, None)
         for key, plan in plans.items():
             if key in self._plans:
                 continue
             reader = StreamReader(plan.label, plan.url, plan.settings,
                                   on_status=functools.partial(self._on_status, key),
-                                  sink=self._sinks(*key))
+                                  sink=self._sink_for(key))
             self._plans[key] = plan
             self._readers[key] = reader
             self._status[key] = StreamStatus()
             reader.start()
-        for key, reader in self._readers.items():
-            reader.sink = self._sinks(*key)
+        self.refresh_sinks()
 
     def _on_status(self, key: tuple[int, str], status: StreamStatus) -> None:
         """Loop-only: a reader's new snapshot."""
@@ -161,7 +262,9 @@ class IngestService(Service):
         if status.online and not previous.online:
             self._audit.record("camera", f"channel {channel} {stream} stream online",
                                details=f"{status.codec} {status.width}x{status.height}")
+            self._tell(key, status)
         elif (not status.online and status.last_error
               and (previous.online or previous.last_error is None)):
             self._audit.record("camera", f"channel {channel} {stream} stream offline",
                                result="failed", details=status.last_error)
+            self._tell(key, status)

@@ -6,6 +6,7 @@ from nvrd.web.api.registry import ApiRegistry
 from nvrd.web.routes import (
     accounts,
     cameras,
+    events,
     hardware,
     live,
     recording,
@@ -18,4 +19,4 @@ from nvrd.web.routes import (
 def daemon_apis() -> list[ApiRegistry]:
     """The route registries of the subjects, in the order the API document lists them."""
     return [accounts.routes, cameras.routes, recording.routes, storage.routes,
-            hardware.routes, system.routes, security.routes, live.routes]
+            hardware.routes, system.routes, security.routes, events.routes, live.routes]

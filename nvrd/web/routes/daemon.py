@@ -14,6 +14,7 @@ from aiohttp import web
 
 from nvrd.config import NvrConfig
 from nvrd.events.live import LiveFeed
+from nvrd.events.service import EventService
 from nvrd.hardware.service import HardwareService
 from nvrd.paths import DataDir
 from nvrd.record.ingest_service import IngestService
@@ -32,6 +33,8 @@ class Daemon(Protocol):
     timesync: TimeSync | None
     accounts: AccountsService | None
     hardware: HardwareService | None
+    events: EventService | None
+    """The event engine (bus, event log, sources)."""
     storage: StorageService | None
     bays: BayService | None
     recorder: RecorderService | None

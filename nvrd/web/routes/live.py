@@ -26,6 +26,9 @@ What a client gets (``text/event-stream``)::
     data: {…,"data":{"reason":"session_ended","message":"…"}}
 
 Who sees what: any logged-in user; ``audit`` messages only with the ``log_view`` right.
+Events: those of a camera channel only with ``playback`` on that channel; login events
+(they name users and addresses) only with ``log_view``; the rest (alarm inputs, disks,
+PoE, network) to everyone, as the front panel shows them.
 ``?topics=a,b`` asks for a subset. The principal is checked again at every heartbeat and
 whenever a ``security`` audit record passes (a logout, a kick, an account or token
 change), so the stream of a session that was ended stops at once, with ``end``; the
@@ -59,6 +62,7 @@ from nvrd.events.live import (
     TooManySubscribers,
     wall_clock_us,
 )
+from nvrd.events.model import EventKind
 from nvrd.web.api.auth import AUTHENTICATOR_KEY
 from nvrd.web.api.errors import ApiError, Forbidden
 from nvrd.web.api.registry import ApiRegistry, RequestContext, on_server_closing
@@ -77,6 +81,9 @@ RETRY_MS = 5000
 SHUTDOWN_GRACE_S = 1.0
 """At shutdown, how long a stream's last message may take before its connection is cut."""
 AUDIT_RIGHT = "log_view"
+LOGIN_KINDS = frozenset({EventKind.ILLEGAL_LOGIN.value, EventKind.ACCOUNT_LOCKED.value})
+"""Events that name users and addresses: ``log_view`` only, like the audit log."""
+EVENT_CHANNEL_RIGHT = "playback"
 SESSION_ENDED = ("session_ended", "your session ended (logged out, ended by an "
                  "administrator, idle for too long, or your account changed); log in again")
 
@@ -108,13 +115,14 @@ class LiveQuery(BaseModel):
 @routes.get(LIVE_PATH, query=LiveQuery, response=str, media_type=SSE_MEDIA_TYPE,
             streaming=True)
 async def live_events(ctx: RequestContext[None, LiveQuery]) -> web.StreamResponse:
-    """The live event stream (Server-Sent Events): audit records, storage, drive bays,
-    alarm inputs, PoE and a status summary, as they happen.
+    """The live event stream (Server-Sent Events): audit records, events (alarms, video
+    loss, disks, logins ...), storage, drive bays, alarm inputs, PoE and a status
+    summary, as they happen.
 
     Send ``Last-Event-ID`` (EventSource does when it reconnects) to get what you missed;
     a ``lagged`` message means some was lost: refetch the state. The stream ends with an
-    ``end`` message when your session ends or the recorder stops. Audit messages need
-    the log_view right.
+    ``end`` message when your session ends or the recorder stops. Audit messages and
+    login events need the log_view right; a channel's events need playback on it.
     """
     visible = _visible_topics(ctx, ctx.query.chosen())
     subscription = _subscribe(ctx, visible)
@@ -210,12 +218,24 @@ async def _pump(ctx: RequestContext[None, LiveQuery], response: web.StreamRespon
         if (_is_security_record(message) or message.topic == LAGGED) \
                 and not await _may_listen(ctx):
             return SESSION_ENDED
+        if message.topic == "event" and not _may_see_event(ctx, message):
+            continue
         if message.topic in visible or message.topic in CONTROL_TOPICS:
             await response.write(sse_frame(message))
 
 
 async def _may_listen(ctx: RequestContext[None, LiveQuery]) -> bool:
     return await still_signed_in(ctx.app[AUTHENTICATOR_KEY], ctx.request, ctx.principal)
+
+
+def _may_see_event(ctx: RequestContext[None, LiveQuery], message: LiveMessage) -> bool:
+    authenticator = ctx.app[AUTHENTICATOR_KEY]
+    if message.data.get("kind") in LOGIN_KINDS and not authenticator.authorize(
+            ctx.principal, AUDIT_RIGHT, None):
+        return False
+    channel = message.data.get("channel")
+    return channel is None or authenticator.authorize(ctx.principal, EVENT_CHANNEL_RIGHT,
+                                                      channel)
 
 
 def _is_security_record(message: LiveMessage) -> bool:

@@ -41,6 +41,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 import nvrd
 from nvrd.config import ConfigError, NvrConfig, dump_config, parse_config
 from nvrd.config.schema import NtpConfig, SystemConfig
+from nvrd.notify.secrets import restore_notify_secrets, strip_notify_secrets
 from nvrd.paths import shipped_config_dir
 from nvrd.system.logs import redact_url
 from nvrd.system.timesync import (
@@ -545,7 +546,9 @@ def _table(config: NvrConfig) -> dict[str, Any]:
 
 
 def strip_secrets(table: dict[str, Any]) -> dict[str, Any]:
-    """Camera passwords left out, passwords in stream URLs as ``***``."""
+    """Camera passwords left out, passwords in stream URLs as ``***``; the MQTT password
+    and webhook secrets left out."""
+    strip_notify_secrets(table)
     for camera in table.get("cameras", []):
         camera.pop("password", None)
         for stream in ("main", "sub"):
@@ -583,7 +586,7 @@ def restore_secrets(table: dict[str, Any], current: NvrConfig) -> int:
                            "camera with the same URL on that channel to take it from; put "
                            "the password in the URL (got "
                            f"{url!r})")
-    return kept
+    return kept + restore_notify_secrets(table, current)
 
 
 @routes.get("/api/v1/maintenance/config", query=ExportQuery, response=ConfigBundle,

@@ -37,10 +37,17 @@ from tests.web.certs import certs_pem, make_certificate, private_key_pem
 ADMIN = "admin"
 VIEWER = "viewer"
 CAMERA_PASSWORD = "cam-secret-9"
+MQTT_PASSWORD = "mqtt-secret-7"
+WEBHOOK_SECRET = "hook-secret-5"
 CAMERAS = (
     "[[cameras]]\nchannel = 1\nmain = { url = \"rtsp://127.0.0.1:9/cam1\" }\n"
     f"username = \"nvr\"\npassword = \"{CAMERA_PASSWORD}\"\n"
     "[cameras.ptz]\nprotocol = \"pelco-d\"\naddress = 1\n"
+    # secrets an export without secrets must leave out too
+    "[notify.mqtt]\nhost = \"192.0.2.50\"\nusername = \"nvr\"\n"
+    f"password = \"{MQTT_PASSWORD}\"\n"
+    "[[notify.webhooks]]\nurl = \"https://hooks.example.com/nvr\"\n"
+    f"secret = \"{WEBHOOK_SECRET}\"\n"
 )
 ADMIN_RIGHTS = frozenset(
     [str(r) for r in SystemRight]
@@ -308,16 +315,21 @@ async def test_config_export_without_secrets_and_import_round_trip(nvr: Nvr) -> 
     status, bundle = await nvr.call("GET", "/api/v1/maintenance/config")
     assert status == 200
     assert bundle["format"] == "nvrd-config" and bundle["format_version"] == 1
-    assert bundle["secrets"] is False and CAMERA_PASSWORD not in str(bundle)
+    assert bundle["secrets"] is False
+    for secret in (CAMERA_PASSWORD, MQTT_PASSWORD, WEBHOOK_SECRET):
+        assert secret not in str(bundle)
     assert "password" not in bundle["config"]["cameras"][0]
 
     bundle["config"]["system"]["name"] = "Imported"
     status, result = await nvr.call("POST", "/api/v1/maintenance/config", json=bundle)
     assert status == 200, result
-    assert result["kept_secrets"] == 1
+    assert result["kept_secrets"] == 3
     assert nvr.app.config.system.name == "Imported"
     camera = nvr.app.config.camera(1)
     assert camera is not None and camera.password.get_secret_value() == CAMERA_PASSWORD
+    notify = nvr.app.config.notify
+    assert notify.mqtt.password.get_secret_value() == MQTT_PASSWORD
+    assert notify.webhooks[0].secret.get_secret_value() == WEBHOOK_SECRET
 
     bundle["config"]["storage"]["min_free_percent"] = 99
     status, error = await nvr.call("POST", "/api/v1/maintenance/config", json=bundle)

@@ -285,6 +285,25 @@ async def test_a_user_without_log_view_gets_no_audit_messages(box: Box) -> None:
     assert not [e for e in seen if e.event == "audit"], seen
 
 
+async def test_a_user_sees_the_events_of_its_channels_and_no_login_events(
+        box: Box) -> None:
+    viewer = await box.user("channel1", {"system": [], "channels": {"1": ["playback"]}})
+    published: list[dict[str, Any]] = [
+        {"kind": "alarm_input", "channel": None, "marker": 1},
+        {"kind": "motion", "channel": 2, "marker": 2},      # not its channel
+        {"kind": "illegal_login", "channel": None, "marker": 3},  # names users: log_view
+        {"kind": "motion", "channel": 1, "marker": 4}]
+    async with box.stream(viewer, topics="event") as viewer_reader, \
+            box.stream(box.admin, topics="event") as admin_reader:
+        for data in published:
+            box.app.live.publish("event", data)
+        box.marker(5)
+        viewer_seen = await viewer_reader.until(is_marker(5))
+        admin_seen = await admin_reader.until(is_marker(5))
+    assert [e.data["data"]["marker"] for e in viewer_seen] == [1, 4, 5]
+    assert [e.data["data"]["marker"] for e in admin_seen] == [1, 2, 3, 4, 5]
+
+
 async def test_last_event_id_resumes_without_loss(box: Box) -> None:
     async with box.stream(box.admin, topics="event") as reader:
         box.marker(101)
