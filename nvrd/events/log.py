@@ -19,19 +19,16 @@ beside the writer) and block, so call them through ``to_thread``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import queue
 import sqlite3
-import threading
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nvrd.events.model import Event, EventKind, Phase
+from nvrd.system.batchwriter import BatchWriter
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +90,8 @@ class EventLog:
     def __init__(self, path: Path, max_rows: int) -> None:
         self.path = path
         self.max_rows = max_rows
-        self._queue: queue.Queue[Event | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._failure: str | None = None
+        self._writer = BatchWriter("event log writer", self._write,
+                                   interval_s=COMMIT_INTERVAL_SECONDS)
         self.last_id = 0
         """The highest id on disk when the log was opened."""
 
@@ -109,28 +105,18 @@ class EventLog:
         except BaseException:
             connection.close()
             raise
-        self._thread = threading.Thread(target=self._write_loop, args=(connection,),
-                                        name="event-log-writer", daemon=True)
-        self._thread.start()
+        self._writer.start(connection)
 
     async def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._queue.put(None)
-        await asyncio.to_thread(thread.join)
+        await self._writer.stop()
 
     def failure(self) -> str | None:
         """Why the writer stopped, if it did (for health)."""
-        if self._failure is not None:
-            return f"event log writer failed: {self._failure}"
-        if self._thread is not None and not self._thread.is_alive():
-            return "event log writer thread died"
-        return None
+        return self._writer.failure()
 
     def append(self, event: Event) -> None:
         """Queue an event that has its id; never blocks."""
-        self._queue.put(event)
+        self._writer.put(event)
 
     # --- reading (blocking: through to_thread) -------------------------------------------
 
@@ -170,46 +156,16 @@ class EventLog:
 
     # --- writer thread ---------------------------------------------------------------------
 
-    def _write_loop(self, connection: sqlite3.Connection) -> None:
-        try:
-            while True:
-                first = self._queue.get()
-                batch = [first]
-                deadline = time.monotonic() + COMMIT_INTERVAL_SECONDS
-                while first is not None:
-                    try:
-                        item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                    except queue.Empty:
-                        break
-                    batch.append(item)
-                    if item is None:
-                        break
-                events = [e for e in batch if e is not None]
-                if events:
-                    self._write(connection, events)
-                if batch[-1] is None:
-                    return
-        except Exception as exc:  # the writer must say why it stopped
-            self._failure = str(exc)
-            logger.exception("event log writer stopped")
-        finally:
-            connection.close()
-
     def _write(self, connection: sqlite3.Connection, events: list[Event]) -> None:
-        connection.execute("BEGIN")
-        try:
-            connection.executemany(
-                "INSERT INTO events (id, time_us, kind, source, channel, phase, start_id, "
-                "details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(e.id, e.time_us, e.kind.value, e.source, e.channel, e.phase.value,
-                  e.start_id, json.dumps(dict(e.details), default=str)) for e in events])
-            connection.execute(
-                "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?",
-                (self.max_rows,))
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+        """One batch, in the writer's transaction (writer thread)."""
+        connection.executemany(
+            "INSERT INTO events (id, time_us, kind, source, channel, phase, start_id, "
+            "details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(e.id, e.time_us, e.kind.value, e.source, e.channel, e.phase.value,
+              e.start_id, json.dumps(dict(e.details), default=str)) for e in events])
+        connection.execute(
+            "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?",
+            (self.max_rows,))
 
 
 def _where(where: EventFilter) -> tuple[list[str], list[object]]:

@@ -12,11 +12,8 @@ The writer thread owns the write connection. ``query`` opens its own read connec
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +21,7 @@ from pathlib import Path
 
 from nvrd.config import NvrConfig
 from nvrd.service import Health, Service
+from nvrd.system.batchwriter import BatchWriter
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +65,8 @@ class AuditLog(Service):
         super().__init__()
         self.path = path
         self.max_rows = max_rows
-        self._queue: queue.Queue[AuditRecord | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._failure: str | None = None
+        self._writer = BatchWriter("audit log writer", self._write,
+                                   interval_s=COMMIT_INTERVAL_SECONDS)
         # replaced, never mutated: ``record`` reads it from any thread without a lock
         self._listeners: tuple[Callable[[AuditRecord], None], ...] = ()
 
@@ -77,27 +74,17 @@ class AuditLog(Service):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = _connect(self.path)  # fail here, on the caller, if the file is unusable
         connection.executescript(SCHEMA)
-        self._thread = threading.Thread(
-            target=self._write_loop, args=(connection,), name="audit-writer", daemon=True
-        )
-        self._thread.start()
+        self._writer.start(connection)
 
     async def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._queue.put(None)
-        await asyncio.to_thread(thread.join)
+        await self._writer.stop()
 
     async def apply_config(self, config: NvrConfig) -> None:
         self.max_rows = config.audit.max_rows  # read by the writer at its next batch
 
     def health(self) -> Health:
-        if self._failure is not None:
-            return Health(False, f"audit log writer failed: {self._failure}")
-        if self._thread is not None and not self._thread.is_alive():
-            return Health(False, "audit log writer thread died")
-        return Health(True)
+        failure = self._writer.failure()
+        return Health(False, failure) if failure else Health(True)
 
     def record(
         self,
@@ -114,7 +101,7 @@ class AuditLog(Service):
         if time_us is None:
             time_us = time.time_ns() // 1000
         entry = AuditRecord(time_us, type, action, user, source, result, details)
-        self._queue.put(entry)
+        self._writer.put(entry)
         for listener in self._listeners:
             try:
                 listener(entry)
@@ -155,48 +142,18 @@ class AuditLog(Service):
             connection.close()
         return [AuditRecord(*row) for row in rows]
 
-    def _write_loop(self, connection: sqlite3.Connection) -> None:
-        try:
-            while True:
-                first = self._queue.get()
-                batch = [first]
-                deadline = time.monotonic() + COMMIT_INTERVAL_SECONDS
-                while first is not None:
-                    try:
-                        item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                    except queue.Empty:
-                        break
-                    batch.append(item)
-                    if item is None:
-                        break
-                records = [r for r in batch if r is not None]
-                if records:
-                    self._write(connection, records)
-                if batch[-1] is None:
-                    return
-        except Exception as exc:  # the writer must say why it stopped
-            self._failure = str(exc)
-            logger.exception("audit log writer stopped")
-        finally:
-            connection.close()
-
     def _write(self, connection: sqlite3.Connection, records: list[AuditRecord]) -> None:
-        connection.execute("BEGIN")
-        try:
-            connection.executemany(
-                "INSERT INTO audit (time_us, type, action, user, source, result, details) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(r.time_us, r.type, r.action, r.user, r.source, r.result, r.details)
-                 for r in records],
-            )
-            connection.execute(
-                "DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?",
-                (self.max_rows,),
-            )
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+        """One batch, in the writer's transaction (writer thread)."""
+        connection.executemany(
+            "INSERT INTO audit (time_us, type, action, user, source, result, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(r.time_us, r.type, r.action, r.user, r.source, r.result, r.details)
+             for r in records],
+        )
+        connection.execute(
+            "DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?",
+            (self.max_rows,),
+        )
 
 
 def _connect(path: Path) -> sqlite3.Connection:

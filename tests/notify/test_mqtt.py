@@ -128,7 +128,7 @@ async def test_the_broker_publishes_offline_when_the_connection_drops_then_onlin
 
             cut = len(watch.messages)
             proxy.cut()  # as a network fault would: no DISCONNECT packet
-            await watch.wait_topic("nvrd/status", "offline", after=cut)
+            await watch.wait_topic("nvrd/status", "offline", after=cut)  # the last will
             dropped = len(watch.messages)
             await watch.wait_topic("nvrd/status", "online", after=dropped)
             await wait_until(lambda: notifier.status().connections == 2, "reconnected")
@@ -136,6 +136,8 @@ async def test_the_broker_publishes_offline_when_the_connection_drops_then_onlin
             stopped = len(watch.messages)
             await notifier.stop()  # clean: it says offline itself
             await watch.wait_topic("nvrd/status", "offline", after=stopped)
+        statuses = [m.text for m in watch.messages if m.topic == "nvrd/status"]
+        assert statuses[-4:] == ["online", "offline", "online", "offline"], statuses
     finally:
         await proxy.close()
 
