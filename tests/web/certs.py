@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import ssl
 from typing import Any
 
 from cryptography import x509
@@ -45,3 +47,16 @@ def make_certificate(key: Key, name: str, *, issuer: tuple[Key, str] | None = No
         builder = builder.add_extension(x509.SubjectAlternativeName(
             [x509.DNSName(name), x509.DNSName("localhost")]), critical=False)
     return builder.sign(signing_key, algorithm or hashes.SHA256())
+
+
+async def served_certificate(port: int, host: str = "127.0.0.1") -> bytes:
+    """The DER certificate a new TLS connection to ``host:port`` is shown."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    _, writer = await asyncio.open_connection(host, port, ssl=context)
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    finally:
+        writer.close()
+    assert isinstance(der, bytes)
+    return der

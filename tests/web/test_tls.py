@@ -26,7 +26,7 @@ from nvrd.web.tls import (
     server_context,
 )
 from tests.web.api.harness import HeaderAuthenticator, running_web
-from tests.web.certs import NOW, certs_pem, make_certificate, private_key_pem
+from tests.web.certs import NOW, certs_pem, make_certificate, private_key_pem, served_certificate
 
 
 @pytest.fixture(scope="module")
@@ -194,20 +194,10 @@ async def test_a_tls11_client_is_refused_and_tls12_served(tmp_path: Path) -> Non
             await asyncio.open_connection("127.0.0.1", web.port, ssl=_tls11_client())
 
 
-async def _served_certificate(port: int) -> bytes:
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
-    der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
-    writer.close()
-    assert isinstance(der, bytes)
-    return der
-
-
 async def test_an_imported_certificate_is_served_without_a_restart(
         tmp_path: Path, rsa_key: rsa.RSAPrivateKey, ca: x509.Certificate) -> None:
     async with running_web(tmp_path, HeaderAuthenticator(), https=True) as web:
-        first = await _served_certificate(web.port)
+        first = await served_certificate(web.port)
         assert x509.load_der_x509_certificate(first).public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == \
             x509.load_pem_x509_certificate((tmp_path / "tls" / "server.crt").read_bytes()
@@ -220,11 +210,11 @@ async def test_an_imported_certificate_is_served_without_a_restart(
                             now=datetime.datetime.now(datetime.UTC))
         info = await web.service.install_certificate(certs_pem(leaf), private_key_pem(rsa_key))
         assert info.subject == "CN=nvr.example.com"
-        served = await _served_certificate(web.port)
+        served = await served_certificate(web.port)
         assert served == leaf.public_bytes(serialization.Encoding.DER) != first
         with pytest.raises(CertificateError):  # a refused import keeps what is served
             await web.service.install_certificate(b"nope", private_key_pem(rsa_key))
-        assert await _served_certificate(web.port) == served
+        assert await served_certificate(web.port) == served
 
 
 def test_a_broken_pair_falls_back_to_the_backup_then_to_a_new_one(

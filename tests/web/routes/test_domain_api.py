@@ -9,7 +9,6 @@ import asyncio
 import csv
 import datetime as dt
 import io
-import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from nvrd.config.schema import MAX_CHANNELS
 from nvrd.paths import shipped_config_dir
 from tests.daemon_harness import config_toml, free_port
 from tests.web.api.harness import USER_HEADER, HeaderAuthenticator
-from tests.web.certs import certs_pem, make_certificate, private_key_pem
+from tests.web.certs import certs_pem, make_certificate, private_key_pem, served_certificate
 
 ADMIN = "admin"
 VIEWER = "viewer"
@@ -61,6 +60,10 @@ class Nvr:
     app: Application
     session: aiohttp.ClientSession
     base: str
+
+    @property
+    def port(self) -> int:
+        return int(self.base.rsplit(":", 1)[1])
 
     async def call(self, method: str, path: str, *, user: str = ADMIN,
                    json: Any = None, params: dict[str, str] | None = None
@@ -374,20 +377,6 @@ async def test_security_findings_on_the_default_configuration(nvr: Nvr) -> None:
     assert "idle_logout_off" in [f["code"] for f in report["findings"]]
 
 
-async def _served_certificate(base: str) -> bytes:
-    """The DER certificate a new TLS connection to ``base`` is shown."""
-    host, port = base.removeprefix("https://").split(":")
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    _, writer = await asyncio.open_connection(host, int(port), ssl=context)
-    try:
-        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
-    finally:
-        writer.close()
-    assert der is not None
-    return bytes(der)
-
-
 async def test_a_ca_signed_certificate_is_imported_through_the_api_and_served_at_once(
         nvr: Nvr) -> None:
     async with nvr.session.get(nvr.base + "/api/v1/security/certificate",
@@ -395,7 +384,7 @@ async def test_a_ca_signed_certificate_is_imported_through_the_api_and_served_at
         assert response.status == 200  # public knowledge: a login is enough
         served = x509.load_pem_x509_certificate(await response.read())
     assert served.public_bytes(serialization.Encoding.DER) == \
-        await _served_certificate(nvr.base)
+        await served_certificate(nvr.port)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     key = ec.generate_private_key(ec.SECP256R1())
@@ -405,7 +394,7 @@ async def test_a_ca_signed_certificate_is_imported_through_the_api_and_served_at
         "certificate": certs_pem(leaf).decode(),
         "private_key": private_key_pem(ec.generate_private_key(ec.SECP256R1())).decode()})
     assert status == 422 and error["error"]["code"] == "certificate_key_mismatch", error
-    assert await _served_certificate(nvr.base) == served.public_bytes(serialization.Encoding.DER)
+    assert await served_certificate(nvr.port) == served.public_bytes(serialization.Encoding.DER)
 
     status, error = await nvr.call("PUT", "/api/v1/security/certificate", user=VIEWER, json={
         "certificate": certs_pem(leaf).decode(), "private_key": private_key_pem(key).decode()})
@@ -414,7 +403,7 @@ async def test_a_ca_signed_certificate_is_imported_through_the_api_and_served_at
         "certificate": certs_pem(leaf).decode(), "private_key": private_key_pem(key).decode()})
     assert status == 200, info
     assert info["subject"] == "CN=nvr.example.com" and info["self_signed"] is False
-    assert await _served_certificate(nvr.base) == leaf.public_bytes(serialization.Encoding.DER)
+    assert await served_certificate(nvr.port) == leaf.public_bytes(serialization.Encoding.DER)
     _, report = await nvr.call("GET", "/api/v1/security/status")
     assert "certificate_self_signed" not in [f["code"] for f in report["findings"]]
 
