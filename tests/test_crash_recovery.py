@@ -44,6 +44,11 @@ MIN_AGE_OF_OPEN_SEGMENT_US = 2_500_000
 """Kill only once every stream's current segment is this old, so that its catalog row
 has been committed (``COMMIT_INTERVAL_S`` = 2 s) and its file holds complete fragments:
 the crash then leaves exactly one open row per stream, each with something to recover."""
+SEGMENT_S = 10
+MAX_AGE_OF_OPEN_SEGMENT_US = (SEGMENT_S - 2) * 1_000_000
+"""...and only while it is young enough not to have been rotated since the health answer
+was taken: the web serves a status up to a second old (nvrd/web/status_cache.py), so a
+segment that looks 2.5 s old may already have been replaced by a new, empty one."""
 STREAMS = (1, 2)
 
 
@@ -109,7 +114,7 @@ def test_kill_9_mid_recording_loses_at_most_one_fragment_and_recovers(
                       for n in STREAMS)
     extra = ('[storage]\nfull_policy = "overwrite"\nmin_free_percent = 1\n'
              'reserve_minutes = 0\n\n[[storage.volumes]]\npath = "v1"\n\n'
-             '[recording]\nsegment_seconds = 10\n')
+             f'[recording]\nsegment_seconds = {SEGMENT_S}\n')
     (tmp_path / "nvrd.toml").write_text(config_toml(port, cameras, extra))
 
     first = Daemon(tmp_path, port)
@@ -120,7 +125,8 @@ def test_kill_9_mid_recording_loses_at_most_one_fragment_and_recovers(
         def ready_to_kill(s: dict[str, Any]) -> bool:
             now_us = time.time_ns() // 1000
             return (s["segments"] > 0 and now_us - began_us >= 15_000_000
-                    and now_us - s["segment_start_us"] >= MIN_AGE_OF_OPEN_SEGMENT_US)
+                    and MIN_AGE_OF_OPEN_SEGMENT_US <= now_us - s["segment_start_us"]
+                    <= MAX_AGE_OF_OPEN_SEGMENT_US)
         first.wait_health(all_recording(ready_to_kill), timeout=45)
         kill_us = time.time_ns() // 1000
         first.signal(signal.SIGKILL)
