@@ -57,6 +57,8 @@ from nvrd.events.live_sources import LiveSources
 from nvrd.events.service import EventService
 from nvrd.hardware.panel import DaemonSignals
 from nvrd.hardware.service import HardwareService
+from nvrd.linkage.service import LinkageService
+from nvrd.notify.service import NotifyService
 from nvrd.paths import DataDir
 from nvrd.record.ingest_service import IngestService
 from nvrd.record.recorder import RecorderService
@@ -130,6 +132,8 @@ class Application:
         self.bays: BayService | None = None
         self.recorder: RecorderService | None = None
         self.ingest: IngestService | None = None
+        self.notify: NotifyService | None = None
+        self.linkage: LinkageService | None = None
         self.web: WebService | None = None
         self.live = LiveFeed()
         """What happens in the recorder, for the web page's live event stream."""
@@ -360,6 +364,10 @@ class Application:
                                    hardware=self.hardware, ingest=self.ingest,
                                    storage=self.storage, bays=self.bays,
                                    authenticator=self.accounts.authenticator)
+        self.notify = NotifyService(config)
+        self.linkage = LinkageService(config, self.events, hardware=self.hardware,
+                                      recorder=self.recorder, notify=self.notify,
+                                      audit=self.audit)
         self.web = WebService(config.web.host, config.web.port, config.web.https,
                               self._data.tls, self.status,
                               http_redirect_port=config.web.http_redirect_port,
@@ -367,7 +375,8 @@ class Application:
                               authenticator=self._authenticator or self.accounts.authenticator,
                               app_values={DAEMON_KEY: self})
         return [self.audit, self.timesync, self.accounts, self.hardware, self.events,
-                self.storage, self.bays, self.recorder, self.ingest, *self._extra_services,
+                self.storage, self.bays, self.recorder, self.ingest, self.notify,
+                self.linkage, *self._extra_services,
                 LiveSources(self.live, status=self.status, audit=self.audit,
                             storage=self.storage, bays=self.bays, hardware=self.hardware),
                 self.web]

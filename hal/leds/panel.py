@@ -92,6 +92,9 @@ class PanelState:
     bays_faulty: frozenset[int] = frozenset()
     network_up: bool = False
     alarm_active: bool = False
+    alarm_look: On | Blink | None = None
+    """A look the event engine's linkage asks of the ALARM lamp (it then counts as
+    active); None: the lamp follows ``alarm_active``."""
     poe_fault: bool = False
 
     @property
@@ -138,6 +141,7 @@ def _condition(role: str, state: PanelState) -> _Condition:
             return _Condition(not faulty, faulty)
         return _Condition(present and not faulty, present)
     running = state.phase is Phase.RUNNING
+    alarming = state.alarm_active or state.alarm_look is not None
     conditions = {
         "power": _Condition(state.power_ok, state.power_ok),
         "status": _Condition(running, running),
@@ -145,7 +149,7 @@ def _condition(role: str, state: PanelState) -> _Condition:
         "hdd_fault": _Condition(not state.any_disk_fault, state.any_disk_fault),
         "network": _Condition(state.network_up, state.network_up),
         "network_fault": _Condition(state.network_up, not state.network_up),
-        "alarm": _Condition(not state.alarm_active, state.alarm_active),
+        "alarm": _Condition(not alarming, alarming),
         "record": _Condition(state.recording, state.recording),
         "poe_fault": _Condition(not state.poe_fault, state.poe_fault),
     }
@@ -183,6 +187,9 @@ def _look(indicator: Indicator, state: PanelState, offers: Callable[[Indicator, 
         pattern = patterns.for_phase(state.phase)
         if pattern is not None:
             return pattern if offers(indicator, "timer") else On()
+    if (indicator.role == "alarm" and indicator.on_means == "active"
+            and isinstance(state.alarm_look, Blink)):
+        return state.alarm_look if offers(indicator, "timer") else On()
     condition = _condition(indicator.role, state)
     match indicator.on_means:
         case "ok":

@@ -41,6 +41,7 @@ from nvrd.config.fields import (
     TimeZoneName,
     check_unique,
 )
+from nvrd.config.linkage import LinkageConfig
 from nvrd.config.schedules import ALWAYS, ALWAYS_SCHEDULE_NAME, Holiday, Schedule
 from nvrd.events.model import EventKind
 
@@ -603,8 +604,9 @@ class AuditConfig(Section):
     """The oldest entries are dropped beyond this."""
 
 
-class EventsConfig(Section):
-    """The event engine: its log and the thresholds of the faults it watches."""
+class EventsConfig(LinkageConfig):
+    """The event engine: its log, the thresholds of the faults it watches, and linkage
+    (``nvrd/config/linkage.py``)."""
 
     log_max_rows: Annotated[int, Field(ge=1000, le=10_000_000)] = 100_000
     """The event log keeps this many events; the oldest are dropped beyond it."""
@@ -613,6 +615,17 @@ class EventsConfig(Section):
     ``storage.full_policy`` is ``stop``: overwriting keeps disks full by design); 0 = off."""
     network_interfaces: Annotated[tuple[Slug, ...], Field(max_length=16)] = ()
     """The network links watched for "link down"; none = those up when the daemon starts."""
+
+
+class SnapshotsConfig(Section):
+    """JPEG snapshots (event linkage, "snapshot now"), kept in the data directory."""
+
+    max_mb: Annotated[int, Field(ge=16, le=1_000_000)] = 1024
+    """Most space the snapshots take (MiB); the oldest are deleted beyond it."""
+    quality: Annotated[int, Field(ge=1, le=6)] = 5
+    """JPEG quality in the vendor's levels, 6 = best (largest files)."""
+    timeout_seconds: Annotated[float, Field(ge=1, le=30)] = 5.0
+    """How long a snapshot waits for the camera's next key frame before it fails."""
 
 
 class LoggingConfig(Section):
@@ -636,6 +649,7 @@ class NvrConfig(Section):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     cameras: Annotated[tuple[CameraConfig, ...], Field(max_length=MAX_CHANNELS)] = ()
 
@@ -656,6 +670,22 @@ class NvrConfig(Section):
             for index, camera in enumerate(self.cameras)
             if camera.schedule not in known
         ]
+        if missing:
+            raise violations_error(missing)
+        return self
+
+    @model_validator(mode="after")
+    def _linkage_channels_exist(self) -> NvrConfig:
+        channels = {camera.channel for camera in self.cameras}
+        missing = []
+        for index, rule in enumerate(self.events.rules):
+            targets = [("record", n, c) for n, c in enumerate(rule.record)]
+            targets += [("snapshot", n, c) for n, c in enumerate(rule.snapshot)]
+            targets += [("ptz", n, p.channel) for n, p in enumerate(rule.ptz)]
+            missing += [Violation(("events", "rules", index, field, n),
+                                  f"rule {rule.name!r}: no camera on channel {channel}",
+                                  channel)
+                        for field, n, channel in targets if channel not in channels]
         if missing:
             raise violations_error(missing)
         return self

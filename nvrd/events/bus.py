@@ -50,6 +50,11 @@ class EventBus:
         if first_id is not None:
             self._next_id = first_id
 
+    @property
+    def feed(self) -> LiveFeed | None:
+        """The live stream events are shown on (linkage shows its incidents there too)."""
+        return self._feed
+
     def subscribe(self, listener: EventListener) -> Callable[[], None]:
         """Call ``listener`` with every event from now on; returns the remover."""
         self._listeners = (*self._listeners, listener)

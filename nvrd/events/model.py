@@ -42,6 +42,33 @@ class EventKind(enum.StrEnum):
     POE_DISCONNECTED = "poe_disconnected"
 
 
+class Action(enum.StrEnum):
+    """What linkage can do when an event happens (the manual's Table 5-43, §3.1)."""
+
+    RECORD = "record"
+    """Event recording on chosen channels, with their pre- and post-record."""
+    RELAY = "relay"
+    """Alarm outputs (in mode auto), held for their latch time after the event."""
+    PTZ = "ptz"
+    """Call a preset or run a tour on chosen PTZ channels."""
+    SNAPSHOT = "snapshot"
+    """A JPEG of chosen channels, stored and indexed."""
+    BUZZER = "buzzer"
+    LED = "led"
+    """The front panel's alarm lamp, in a chosen pattern."""
+    LOG = "log"
+    """A line in the system (audit) log saying what linkage did."""
+    MQTT = "mqtt"
+    WEBHOOK = "webhook"
+
+
+ALL_ACTIONS: frozenset[Action] = frozenset(Action)
+FAULT_ACTIONS: frozenset[Action] = frozenset({Action.RELAY, Action.BUZZER, Action.LED,
+                                              Action.LOG, Action.MQTT, Action.WEBHOOK})
+"""What the vendor offers for exceptions (disk, network, security, power): tell someone;
+recording, PTZ and snapshots belong to alarms, which say where to look."""
+
+
 class Phase(enum.StrEnum):
     START = "start"
     STOP = "stop"
@@ -60,12 +87,15 @@ class KindInfo:
     """True: start/stop pairs; False: pulses."""
     per_channel: bool
     """True: its events name a camera channel."""
+    actions: frozenset[Action] = FAULT_ACTIONS
+    """The linkage actions offered for it."""
 
 
 KINDS: tuple[KindInfo, ...] = (
-    KindInfo(EventKind.ALARM_INPUT, "Alarm input", "alarm", True, False),
-    KindInfo(EventKind.MOTION, "Motion detection", "alarm", True, True),
-    KindInfo(EventKind.VIDEO_LOSS, "Video loss / camera offline", "alarm", True, True),
+    KindInfo(EventKind.ALARM_INPUT, "Alarm input", "alarm", True, False, ALL_ACTIONS),
+    KindInfo(EventKind.MOTION, "Motion detection", "alarm", True, True, ALL_ACTIONS),
+    KindInfo(EventKind.VIDEO_LOSS, "Video loss / camera offline", "alarm", True, True,
+             ALL_ACTIONS),
     KindInfo(EventKind.DISK_MISSING, "No disk", "exception", True, False),
     KindInfo(EventKind.DISK_ERROR, "Disk error", "exception", True, False),
     KindInfo(EventKind.DISK_FULL, "Disk full", "exception", True, False),
@@ -80,6 +110,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(EventKind.POE_DISCONNECTED, "PoE camera disconnected", "exception", False, True),
 )
 """Every kind, in the order the UI lists them."""
+KIND_INFO: dict[EventKind, KindInfo] = {info.kind: info for info in KINDS}
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,6 +116,14 @@ class AlarmIO:
         logger.info("alarm output %d %s%s", number, "on" if on else "off",
                     f" ({reason})" if reason else "")
 
+    def set_buzzer(self, on: bool) -> None:
+        """Switch the buzzer (linkage); nothing on a board without one."""
+        if self._outputs is None or self._section.buzzer is None:
+            return
+        if self._outputs.states().buzzer != on:
+            self._outputs.set_buzzer(on)
+            logger.info("buzzer %s", "on" if on else "off")
+
     def beep(self, count: int = 3) -> None:
         if self._outputs is not None and self._section.buzzer is not None:
             self._outputs.beep(count=count)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import psutil
 
 from hal.leds import FrontPanel, PanelState, Phase
+from hal.leds.base import Blink, On
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class PanelDriver:
         self._alarm_active = alarm_active
         self._poe_fault = poe_fault
         self._phase = Phase.BOOTING
+        self._alarm_look: On | Blink | None = None
         self._task: asyncio.Task[None] | None = None
         self.state: PanelState | None = None
 
@@ -71,6 +73,12 @@ class PanelDriver:
             self._phase = phase
             self.refresh()
 
+    def set_alarm_look(self, look: On | Blink | None) -> None:
+        """What linkage asks of the ALARM lamp (None: it follows the alarm inputs)."""
+        if look != self._alarm_look:
+            self._alarm_look = look
+            self.refresh()
+
     @property
     def phase(self) -> Phase:
         return self._phase
@@ -87,7 +95,8 @@ class PanelDriver:
                 phase=self._phase, power_ok=True, recording=signals.recording,
                 disk_fault=signals.disk_fault, bays_present=signals.bays_present,
                 bays_faulty=signals.bays_faulty, network_up=network_up(),
-                alarm_active=self._alarm_active(), poe_fault=self._poe_fault())
+                alarm_active=self._alarm_active(), alarm_look=self._alarm_look,
+                poe_fault=self._poe_fault())
             if state != self.state:
                 self._panel.apply(state)
                 self.state = state
