@@ -57,9 +57,11 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-TOPICS = frozenset({"audit", "storage", "bay", "alarm", "poe", "status", "event"})
+TOPICS = frozenset({"audit", "storage", "bay", "alarm", "poe", "status", "event",
+                    "linkage"})
 """What services publish: audit records, volume states, bay states, alarm inputs, PoE
-events, the periodic status summary, and (issue 6) the event engine's events."""
+events, the periodic status summary, the event engine's events, and linkage's incidents
+(opened, ended) and disarm changes."""
 LAGGED = "lagged"
 """Control message: messages were lost for this subscriber; refetch the state."""
 END = "end"

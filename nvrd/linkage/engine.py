@@ -127,8 +127,10 @@ def incident_key(rule: LinkageRule, event: Event) -> str:
 
 class LinkageEngine:
     def __init__(self, config: NvrConfig, targets: Targets, *,
-                 input_active: Callable[[str], bool] = lambda source: False) -> None:
+                 input_active: Callable[[str], bool] = lambda source: False,
+                 pulse_hold_s: float = PULSE_HOLD_S) -> None:
         self._config = config
+        self._pulse_hold_s = pulse_hold_s
         self._targets = targets
         self._input_active = input_active
         self._incidents: dict[str, Incident] = {}
@@ -295,7 +297,7 @@ class LinkageEngine:
         self._cancel_end(incident)
         wait = float(incident.rule.anti_dither_seconds)
         if incident.first.phase is Phase.PULSE:
-            wait = max(wait, PULSE_HOLD_S)
+            wait = max(wait, self._pulse_hold_s)
         if wait <= 0:
             self._end(incident)
             return
@@ -390,10 +392,15 @@ class LinkageEngine:
             return None
         relay = self._relays.get(number)
         if relay is None:
-            switch = self._relay_switch
-            relay = HeldOutput(f"relay {number}", lambda on: switch(number, on))
+            relay = HeldOutput(f"relay {number}", lambda on: self._drive_relay(number, on))
             self._relays[number] = relay
         return relay
+
+    def _drive_relay(self, number: int, on: bool) -> None:
+        """Only in mode "auto" (inv. 3): an installer may force a relay while an incident
+        holds it, and its latch must not switch the forced relay off."""
+        if self._relay_switch is not None and self._relay_mode(number) == "auto":
+            self._relay_switch(number, on)
 
     def _relay_mode(self, number: int) -> str:
         return next((o.mode for o in self._config.alarms.outputs if o.id == number), "auto")

@@ -8,9 +8,11 @@ from nvrd.web.routes import (
     cameras,
     events,
     hardware,
+    linkage,
     live,
     recording,
     security,
+    snapshots,
     storage,
     system,
 )
@@ -19,4 +21,5 @@ from nvrd.web.routes import (
 def daemon_apis() -> list[ApiRegistry]:
     """The route registries of the subjects, in the order the API document lists them."""
     return [accounts.routes, cameras.routes, recording.routes, storage.routes,
-            hardware.routes, system.routes, security.routes, events.routes, live.routes]
+            hardware.routes, system.routes, security.routes, events.routes, linkage.routes,
+            snapshots.routes, live.routes]

@@ -16,9 +16,12 @@ from nvrd.config import NvrConfig
 from nvrd.events.live import LiveFeed
 from nvrd.events.service import EventService
 from nvrd.hardware.service import HardwareService
+from nvrd.linkage.service import LinkageService
+from nvrd.notify.service import NotifyService
 from nvrd.paths import DataDir
 from nvrd.record.ingest_service import IngestService
 from nvrd.record.recorder import RecorderService
+from nvrd.snapshots import SnapshotService
 from nvrd.storage.bays import BayService
 from nvrd.storage.service import StorageService
 from nvrd.system.auditlog import AuditLog
@@ -35,10 +38,15 @@ class Daemon(Protocol):
     hardware: HardwareService | None
     events: EventService | None
     """The event engine (bus, event log, sources)."""
+    linkage: LinkageService | None
+    """What events set off (rules, disarm, the outputs they hold)."""
+    notify: NotifyService | None
     storage: StorageService | None
     bays: BayService | None
     recorder: RecorderService | None
     ingest: IngestService | None
+    snapshots: SnapshotService | None
+    """JPEG snapshots: take one now, find them, serve their files."""
     web: WebService | None
     live: LiveFeed
     """The live event feed (``GET /api/v1/events/live`` subscribes to it)."""

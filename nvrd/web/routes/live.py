@@ -81,6 +81,8 @@ RETRY_MS = 5000
 SHUTDOWN_GRACE_S = 1.0
 """At shutdown, how long a stream's last message may take before its connection is cut."""
 AUDIT_RIGHT = "log_view"
+EVENT_TOPICS = frozenset({"event", "linkage"})
+"""Topics whose messages are about an event, filtered by the rights on it."""
 LOGIN_KINDS = frozenset({EventKind.ILLEGAL_LOGIN.value, EventKind.ACCOUNT_LOCKED.value})
 """Events that name users and addresses: ``log_view`` only, like the audit log."""
 EVENT_CHANNEL_RIGHT = "playback"
@@ -218,7 +220,7 @@ async def _pump(ctx: RequestContext[None, LiveQuery], response: web.StreamRespon
         if (_is_security_record(message) or message.topic == LAGGED) \
                 and not await _may_listen(ctx):
             return SESSION_ENDED
-        if message.topic == "event" and not _may_see_event(ctx, message):
+        if message.topic in EVENT_TOPICS and not _may_see_event(ctx, message):
             continue
         if message.topic in visible or message.topic in CONTROL_TOPICS:
             await response.write(sse_frame(message))
@@ -229,11 +231,15 @@ async def _may_listen(ctx: RequestContext[None, LiveQuery]) -> bool:
 
 
 def _may_see_event(ctx: RequestContext[None, LiveQuery], message: LiveMessage) -> bool:
+    """An event, or a linkage incident (which carries the event that opened it)."""
     authenticator = ctx.app[AUTHENTICATOR_KEY]
-    if message.data.get("kind") in LOGIN_KINDS and not authenticator.authorize(
+    event = message.data.get("event", {}) if message.topic == "linkage" else message.data
+    if not isinstance(event, dict):
+        return True  # a disarm change: about the whole box
+    if event.get("kind") in LOGIN_KINDS and not authenticator.authorize(
             ctx.principal, AUDIT_RIGHT, None):
         return False
-    channel = message.data.get("channel")
+    channel = event.get("channel")
     return channel is None or authenticator.authorize(ctx.principal, EVENT_CHANNEL_RIGHT,
                                                       channel)
 
