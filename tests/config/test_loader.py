@@ -97,6 +97,9 @@ def test_the_examples_in_the_shipped_configuration_validate_when_uncommented(
     assert len(config.recording.holidays) == 2
     assert len(config.storage.volumes) == 1
     assert (len(config.alarms.inputs), len(config.alarms.outputs)) == (1, 1)
+    assert [rule.name for rule in config.events.rules] == ["Back door"]
+    assert config.events.disarm.schedule == "nights" and config.events.disarm.input == 4
+    assert len(config.notify.webhooks) == 1
 
 
 @pytest.mark.parametrize("text", [EVERYTHING, ""], ids=["every-setting", "defaults"])

@@ -189,6 +189,7 @@ async def test_the_api_tests_a_rule_disarms_and_resets(box: Box, camera: int) ->
     assert relay_on(box, 1)
     status, state = await box.call(box.admin, "POST", "/api/v1/alarms/outputs/reset")
     assert status == 200 and not relay_on(box, 1)
+    assert state["outputs"]["relays"]["1"] == {"on": False, "held_by": []}
     status, _ = await box.call(box.admin, "POST", "/api/v1/events/rules/nope/test")
     assert status == 404
 
