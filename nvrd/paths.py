@@ -41,6 +41,11 @@ class DataDir:
         return self.root / "events.db"
 
     @property
+    def motion_db(self) -> Path:
+        """Per-second motion bitmaps for smart search (see nvrd/motion/store.py)."""
+        return self.root / "motion.db"
+
+    @property
     def tls(self) -> Path:
         return self.root / "tls"
 
@@ -48,3 +53,9 @@ class DataDir:
     def boards(self) -> Path:
         """Board profiles installed on this box, searched before the shipped ones."""
         return self.root / "boards"
+
+    @property
+    def snapshots(self) -> Path:
+        """JPEG snapshots (``chNNN/YYYY-MM-DD/<time_us>.jpg``) and their index,
+        ``snapshots.db`` (see nvrd/snapshots/store.py)."""
+        return self.root / "snapshots"
