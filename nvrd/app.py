@@ -7,8 +7,11 @@ hardware (the board's devices) → events (the event bus, its log and sources: a
 inputs and PoE need the hardware; the others hook onto services built already and
 judge the whole box once all have started) → storage (volumes, writers) → bays (disks
 in the drive bays, mounted and attached to storage) → recorder (what to record, where)
-→ ingest (readers feeding the recorder) → live sources (the services' hooks feeding the
-live event stream) → web.
+→ snapshots and motion (taps on the ingest's streams, in place before the first reader
+runs, so no reader is swapped once it records; motion publishes on the event bus) →
+ingest (readers feeding the recorder and the taps) → notify (MQTT, webhooks) → linkage
+(subscribed to the bus; drives relays, recording, PTZ, snapshots, notifications) → live
+sources (the services' hooks feeding the live event stream) → web.
 Stopping runs in reverse, so readers close their segments before the writers drain and
 stop, bay disks are unmounted before storage stops, the event log is written out after
 everything that reports to it, and the relays are released last but one.
@@ -58,11 +61,13 @@ from nvrd.events.service import EventService
 from nvrd.hardware.panel import DaemonSignals
 from nvrd.hardware.service import HardwareService
 from nvrd.linkage.service import LinkageService
+from nvrd.motion.service import MotionService
 from nvrd.notify.service import NotifyService
 from nvrd.paths import DataDir
 from nvrd.record.ingest_service import IngestService
 from nvrd.record.recorder import RecorderService
 from nvrd.service import Service
+from nvrd.snapshots import SnapshotService
 from nvrd.storage.bays import BayService
 from nvrd.storage.service import StorageService
 from nvrd.system.auditlog import AuditLog
@@ -132,6 +137,8 @@ class Application:
         self.bays: BayService | None = None
         self.recorder: RecorderService | None = None
         self.ingest: IngestService | None = None
+        self.snapshots: SnapshotService | None = None
+        self.motion: MotionService | None = None
         self.notify: NotifyService | None = None
         self.linkage: LinkageService | None = None
         self.web: WebService | None = None
@@ -360,14 +367,17 @@ class Application:
                                lambda: hardware.disks)
         self.recorder = RecorderService(config, self.storage, self.audit)
         self.ingest = IngestService(config, self.audit, sinks=self.recorder.segmenter)
+        self.snapshots = SnapshotService(config, self.ingest, self._data)
         self.events = EventService(config, self._data.events_db, self.live,
                                    hardware=self.hardware, ingest=self.ingest,
                                    storage=self.storage, bays=self.bays,
                                    authenticator=self.accounts.authenticator)
+        self.motion = MotionService(config, self.ingest, self.events.bus, self._data.motion_db,
+                                    oldest_footage=self.storage.oldest_footage_us)
         self.notify = NotifyService(config)
         self.linkage = LinkageService(config, self.events, hardware=self.hardware,
-                                      recorder=self.recorder, notify=self.notify,
-                                      audit=self.audit)
+                                      recorder=self.recorder, snapshots=self.snapshots,
+                                      notify=self.notify, audit=self.audit)
         self.web = WebService(config.web.host, config.web.port, config.web.https,
                               self._data.tls, self.status,
                               http_redirect_port=config.web.http_redirect_port,
@@ -375,8 +385,8 @@ class Application:
                               authenticator=self._authenticator or self.accounts.authenticator,
                               app_values={DAEMON_KEY: self})
         return [self.audit, self.timesync, self.accounts, self.hardware, self.events,
-                self.storage, self.bays, self.recorder, self.ingest, self.notify,
-                self.linkage, *self._extra_services,
+                self.storage, self.bays, self.recorder, self.snapshots, self.motion,
+                self.ingest, self.notify, self.linkage, *self._extra_services,
                 LiveSources(self.live, status=self.status, audit=self.audit,
                             storage=self.storage, bays=self.bays, hardware=self.hardware),
                 self.web]

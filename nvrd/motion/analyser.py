@@ -142,6 +142,11 @@ class MotionAnalyser:
                                         daemon=True)
         self._thread.start()
 
+    def alive(self) -> bool:
+        """The worker thread runs (False before ``start`` and after ``stop``)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def stop(self) -> None:
         """Blocking: ends the worker after what is queued (call via ``asyncio.to_thread``
         from the loop)."""

@@ -127,6 +127,12 @@ class MotionStore:
             self._rows -= cursor.rowcount
             return cursor.rowcount
 
+    def channels(self) -> list[int]:
+        """The channels that have rows (retention prunes each by its own footage)."""
+        with self._lock:
+            return [int(c) for (c,) in self._db.execute(
+                "SELECT DISTINCT channel FROM motion_second ORDER BY channel")]
+
     @property
     def rows(self) -> int:
         return self._rows

@@ -551,6 +551,24 @@ class CatalogReader:
             {"channel": channel, "stream": stream, "start": start_us, "end": end_us,
              "mask": type_mask}, "ORDER BY start_us, id")]
 
+    def oldest_start_by_channel(self) -> dict[int, int]:
+        """Per channel with footage, the start of its oldest segment (locked included):
+        data derived from recordings (motion bitmaps) is useless before it. One indexed
+        ``MIN`` per channel and stream, not a scan."""
+        try:
+            channels = [int(c) for (c,) in self._db.execute(
+                "SELECT channel FROM channel_totals WHERE segments > 0")]
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"cannot read the catalog {self.path}: {exc}") from exc
+        oldest: dict[int, int] = {}
+        for channel in channels:
+            starts = [row[0] for stream in STREAMS for row in self._query(
+                "MIN(start_us)", "channel = :channel AND stream = :stream",
+                {"channel": channel, "stream": stream}) if row[0] is not None]
+            if starts:
+                oldest[channel] = int(min(starts))
+        return oldest
+
     def has_recording(self, channel: int, stream: str, start_us: int, end_us: int,
                       type_mask: int = ALL) -> bool:
         """Whether anything overlaps ``[start_us, end_us)``: the calendar's per-day probe."""

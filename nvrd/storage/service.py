@@ -260,6 +260,22 @@ class StorageService(Service):
         found = await self._each_reader(query)
         return sorted({day for _, days in found for day in days})
 
+    async def oldest_footage_us(self) -> dict[int, int] | None:
+        """Per channel, the start of its oldest footage on every volume (locked included;
+        channels without footage are absent). None when that cannot be told: no volume,
+        or one is not readable now (a disk missing or starting may hold older footage)."""
+        volumes = list(self._volumes.values())
+        if not volumes or not all(v.readable for v in volumes):
+            return None
+        found = await self._each_reader(lambda reader: reader.oldest_start_by_channel())
+        if len(found) != len(volumes):  # one could not be queried after all
+            return None
+        oldest: dict[int, int] = {}
+        for _, per_channel in found:
+            for channel, start_us in per_channel.items():
+                oldest[channel] = min(start_us, oldest.get(channel, start_us))
+        return oldest
+
     async def set_locked(self, channel: int, stream: str | None, start_us: int, end_us: int,
                          locked: bool) -> int:
         """Lock (or unlock) a channel's recordings in a range on every volume."""

@@ -22,8 +22,8 @@ from pathlib import Path
 import av
 
 from tools.fakecam.packetfile import ClipFormatError, ClipHeader, Packet, read_clip, write_clip
-from tools.fakecam.picture import TestPicture, tone
-from tools.fakecam.spec import StreamSpec
+from tools.fakecam.picture import MovingBoxPicture, TestPicture, tone
+from tools.fakecam.spec import MovingBox, StreamSpec
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,16 @@ def clip_frames(stream: StreamSpec) -> int:
     return gops * stream.gop
 
 
-def video_clip_path(cache: Path, stream: StreamSpec, label: str) -> Path:
-    key = {"v": CLIP_VERSION, "kind": "video", "codec": stream.codec, "w": stream.width,
-           "h": stream.height, "fps": stream.fps, "gop": stream.gop,
-           "kbps": stream.bitrate_kbps, "label": label}
-    return cache / (f"{stream.codec}-{stream.width}x{stream.height}-{stream.fps}fps-"
+def video_clip_path(cache: Path, stream: StreamSpec, label: str,
+                    scene: MovingBox | None = None) -> Path:
+    key: dict[str, object] = {
+        "v": CLIP_VERSION, "kind": "video", "codec": stream.codec, "w": stream.width,
+        "h": stream.height, "fps": stream.fps, "gop": stream.gop,
+        "kbps": stream.bitrate_kbps, "label": label}
+    if scene is not None:  # absent for the test pattern: its cached clips keep their names
+        key["scene"] = scene.key()
+    kind = "" if scene is None else "box-"
+    return cache / (f"{kind}{stream.codec}-{stream.width}x{stream.height}-{stream.fps}fps-"
                     f"g{stream.gop}-{stream.bitrate_kbps}k-{_digest(key)}.clip")
 
 
@@ -55,12 +60,13 @@ def audio_clip_path(cache: Path) -> Path:
     return cache / f"aac-{AUDIO_RATE}hz-{_digest(key)}.clip"
 
 
-def ensure_video_clip(cache: Path, stream: StreamSpec, label: str) -> Path:
+def ensure_video_clip(cache: Path, stream: StreamSpec, label: str,
+                      scene: MovingBox | None = None) -> Path:
     """The clip's path, encoding it first unless a readable one is cached."""
-    path = video_clip_path(cache, stream, label)
+    path = video_clip_path(cache, stream, label, scene)
     if not _usable(path):
         started = time.monotonic()
-        header, packets = encode_video(stream, label)
+        header, packets = encode_video(stream, label, scene)
         write_clip(path, header, packets)
         log.info("encoded %s in %.2f s", path.name, time.monotonic() - started)
     return path
@@ -74,9 +80,11 @@ def ensure_audio_clip(cache: Path) -> Path:
     return path
 
 
-def encode_video(stream: StreamSpec, label: str) -> tuple[ClipHeader, list[Packet]]:
+def encode_video(stream: StreamSpec, label: str, scene: MovingBox | None = None
+                 ) -> tuple[ClipHeader, list[Packet]]:
     frames = clip_frames(stream)
-    picture = TestPicture(stream.width, stream.height, frames, label)
+    picture = (TestPicture(stream.width, stream.height, frames, label) if scene is None
+               else MovingBoxPicture(stream.width, stream.height, frames, label, scene))
     ctx = _video_encoder(stream)
     packets: list[av.Packet] = []
     for i in range(frames):

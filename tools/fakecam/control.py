@@ -31,13 +31,14 @@ from tools.fakecam.spec import (
     DEFAULT_SUB,
     STREAM_NAMES,
     CameraSpec,
+    MovingBox,
     StreamSpec,
     cameras_from_count,
 )
 
 __all__ = ["DEFAULT_MAIN", "DEFAULT_SUB", "CameraSpec", "FakeCamError", "FakeCamServer",
-           "StartFakeCams", "StreamSpec", "cameras_from_count", "default_clip_cache",
-           "gst_unavailable_reason"]
+           "MovingBox", "StartFakeCams", "StreamSpec", "cameras_from_count",
+           "default_clip_cache", "gst_unavailable_reason"]
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -217,8 +218,8 @@ class FakeCamServer:
             streams = {}
             for name, spec in cam.streams.items():
                 audio = ensure_audio_clip(self.clip_cache) if spec.audio else None
-                streams[name] = {"video": str(ensure_video_clip(self.clip_cache, spec, cam.text)),
-                                 "audio": str(audio) if audio else None}
+                video = ensure_video_clip(self.clip_cache, spec, cam.text, cam.scene)
+                streams[name] = {"video": str(video), "audio": str(audio) if audio else None}
             cameras.append({"name": cam.name, "streams": streams})
         return {"host": self.host, "port": self._requested_port, "cameras": cameras}
 

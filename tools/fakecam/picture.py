@@ -3,7 +3,8 @@
 The picture moves (diagonal stripes and a bouncing box) so a frozen stream is visible, and
 carries the camera's label and a colour tint derived from it, so a person looking at a grid
 of 64 cameras can tell which is which. Frames are built directly in YUV 4:2:0 with numpy,
-which skips a colour conversion per frame.
+which skips a colour conversion per frame. The ``MovingBox`` scene (``MovingBoxPicture``)
+is the opposite for motion tests: everything still but one box in one place.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import zlib
 
 import numpy as np
 import numpy.typing as npt
+
+from tools.fakecam.spec import MovingBox
 
 # 3x5 glyphs, row-major; enough for camera names (letters, digits, - and _).
 _GLYPHS = {
@@ -79,12 +82,62 @@ class TestPicture:
         y[top:top + size, x:x + size] = 235
 
     def _draw_label(self, y: Plane) -> None:
-        mask = self._label
-        mh = min(mask.shape[0], self.height - 4)
-        mw = min(mask.shape[1], self.width - 4)
-        region = y[4:4 + mh, 4:4 + mw]
-        region[:] = 16
-        region[mask[:mh, :mw]] = 235
+        _draw_label(y, self._label)
+
+
+class MovingBoxPicture:
+    """The ``MovingBox`` scene (see ``tools/fakecam/spec.py``): a still background (a
+    gradient with a fixed texture, so a motion detector has something to fit its light
+    model to), the label, and a bright box moving inside the scene's area only. Nothing
+    else changes from frame to frame: no stripes, no progress bar."""
+
+    def __init__(self, width: int, height: int, frames: int, label: str,
+                 scene: MovingBox) -> None:
+        self.width, self.height, self.frames = width, height, frames
+        left, top, right, bottom = scene.pixels(width, height)
+        self._area = (left, top, right, bottom)
+        self._size = max(2, min(round(scene.box * height), right - left, bottom - top))
+        yy, xx = np.mgrid[0:height, 0:width]
+        texture = np.random.default_rng(zlib.crc32(label.encode())).integers(0, 12, (height,
+                                                                                     width))
+        self._background = (60 + xx * 80 // width + yy * 40 // height + texture
+                            ).astype(np.uint8)
+        _draw_label(self._background, text_mask(label, max(12, height // 6)))
+        tint = zlib.crc32(label.encode())
+        self._u = np.uint8(96 + tint % 64)
+        self._v = np.uint8(96 + (tint >> 8) % 64)
+
+    def box_at(self, i: int) -> tuple[int, int]:
+        """The box's top-left corner in frame ``i``; it lies wholly inside the area."""
+        left, top, right, bottom = self._area
+        phase = i / self.frames
+        x = left + int(_there_and_back(phase) * (right - left - self._size))
+        y = top + int(_there_and_back(2 * phase % 1) * (bottom - top - self._size))
+        return x, y
+
+    def yuv420(self, i: int) -> Plane:
+        w, h = self.width, self.height
+        y = self._background.copy()
+        x0, y0 = self.box_at(i)
+        y[y0:y0 + self._size, x0:x0 + self._size] = 235
+        chroma = np.empty((h // 2, w), dtype=np.uint8)
+        chroma[: h // 4] = self._u
+        chroma[h // 4:] = self._v
+        return np.concatenate([y, chroma.reshape(h // 2, w)])
+
+
+def _there_and_back(phase: float) -> float:
+    """0 → 1 → 0 as ``phase`` goes 0 → 1 (continuous at the loop point)."""
+    return 1 - abs(1 - 2 * phase)
+
+
+def _draw_label(y: Plane, mask: npt.NDArray[np.bool_]) -> None:
+    height, width = y.shape
+    mh = min(mask.shape[0], height - 4)
+    mw = min(mask.shape[1], width - 4)
+    region = y[4:4 + mh, 4:4 + mw]
+    region[:] = 16
+    region[mask[:mh, :mw]] = 235
 
 
 def tone(sample_rate: int, samples: int) -> npt.NDArray[np.float32]:

@@ -40,17 +40,60 @@ DEFAULT_SUB = StreamSpec(640, 360, 25, 50, 512)
 
 
 @dataclass(frozen=True, slots=True)
+class MovingBox:
+    """A scene for motion tests: a still background and one bright box that moves only
+    inside ``area``, so recorder-side motion detection must see motion there and nowhere
+    else.
+
+    The area is ``left, top, right, bottom`` as fractions of the picture (0–1), so every
+    stream of the camera (main and sub, any size) shows the same place; ``box`` is the
+    box's side as a fraction of the picture's height (shrunk to fit the area). The box
+    travels there and back across the area's width and twice as often down its height,
+    and is back where it started at the loop point, so the motion never jumps.
+    """
+
+    left: float = 0.0
+    top: float = 0.0
+    right: float = 0.5
+    bottom: float = 0.5
+    box: float = 1 / 6
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.left < self.right <= 1 and 0 <= self.top < self.bottom <= 1):
+            raise ValueError(f"the area must lie within 0–1 with left < right and top < "
+                             f"bottom, not ({self.left}, {self.top}, {self.right}, "
+                             f"{self.bottom})")
+        if not 0 < self.box <= 1:
+            raise ValueError(f"box is a fraction of the picture height, not {self.box}")
+
+    def pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The area in pixels of a ``width``×``height`` picture: left, top, right, bottom
+        (right and bottom excluded)."""
+        return (round(self.left * width), round(self.top * height),
+                round(self.right * width), round(self.bottom * height))
+
+    def key(self) -> dict[str, object]:
+        """What shapes the clip's bytes (part of its cache key)."""
+        return {"scene": "moving-box", "area": [self.left, self.top, self.right, self.bottom],
+                "box": self.box}
+
+
+@dataclass(frozen=True, slots=True)
 class CameraSpec:
     """A camera served at ``/<name>/main`` and (unless ``sub`` is None) ``/<name>/sub``.
 
     ``label`` is drawn into the picture so a person can tell cameras apart; it defaults to
     the name. It is part of the clip's cache key, so each camera has its own clips.
+    ``scene`` is what every stream of the camera shows: None for the test pattern (moving
+    stripes, a bouncing box, a progress bar: motion everywhere), a ``MovingBox`` for a
+    still picture with motion in one place only.
     """
 
     name: str = "cam1"
     main: StreamSpec = field(default=DEFAULT_MAIN)
     sub: StreamSpec | None = field(default=DEFAULT_SUB)
     label: str | None = None
+    scene: MovingBox | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
