@@ -14,9 +14,11 @@ go to ``on_region(channel, region, phase, time_us)``, on the event loop when one
 given (``call_soon_threadsafe``), else in the worker thread; the OR of the moving
 cells over each UTC second goes to the ``MotionStore``.
 
-Time: a frame's UTC time is the wall clock at the session's first packet plus its media
-time since then; a media timestamp that goes back or jumps more than ``MAX_MEDIA_JUMP_US``
-re-anchors on the wall clock (the rule of ``nvrd/record/timestamps.py``).
+Time: a frame's UTC time is an anchor plus its media time, as the recorder stamps its
+footage (``nvrd/record/segmenter.py``): the anchor is the smallest (arrival − media time)
+over the first ``SETTLE_US`` of media, so the burst a connection delivers after probing
+does not make motion late against the recording; a media timestamp that goes back or
+jumps more than ``MAX_MEDIA_JUMP_US`` re-anchors on the wall clock.
 
 Threads: ``on_session_start``/``on_packet``/``on_session_end`` run in the reader thread
 and touch only the queue and the ``_in_*`` fields; the worker owns the decoder, the
@@ -45,6 +47,7 @@ from nvrd.config.schema import MotionConfig
 from nvrd.motion.detector import MotionDetector, Phase, RegionChange, regions_of
 from nvrd.motion.grid import CellMask, empty_mask
 from nvrd.motion.store import MotionStore
+from nvrd.record.segmenter import SETTLE_US
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +127,7 @@ class MotionAnalyser:
         self._detector = self._new_detector()
         self._period_us = round(1_000_000 / config.fps)
         self._next_due_us = 0
-        self._anchor: tuple[int, int] | None = None  # (wall µs, media µs)
+        self._anchor: tuple[int, int] | None = None  # (wall − media µs, settle from)
         self._last_media_us: int | None = None
         self._second: int | None = None
         self._second_mask: CellMask = empty_mask()
@@ -272,10 +275,13 @@ class MotionAnalyser:
         last = self._last_media_us
         if (self._anchor is None or last is None or media_us < last - MAX_MEDIA_JUMP_US
                 or media_us > last + MAX_MEDIA_JUMP_US):
-            self._anchor = (wall_us, media_us)
+            self._anchor = (wall_us - media_us, media_us)
         self._last_media_us = media_us
-        anchor_wall, anchor_media = self._anchor
-        return anchor_wall + media_us - anchor_media
+        offset, settle_from = self._anchor
+        if media_us - settle_from < SETTLE_US:  # the segmenter's rule: the earliest
+            offset = min(offset, wall_us - media_us)  # arrival, not a probing burst's
+            self._anchor = (offset, settle_from)
+        return offset + media_us
 
     def _analyse(self, luma: npt.NDArray[np.uint8], time_us: int) -> None:
         self.analysed += 1
@@ -298,7 +304,7 @@ class MotionAnalyser:
     def _last_time_us(self) -> int:
         if self._anchor is None or self._last_media_us is None:
             return self._wall_us()
-        return self._anchor[0] + self._last_media_us - self._anchor[1]
+        return self._anchor[0] + self._last_media_us
 
     def _flush_second(self) -> None:
         if self._second is not None and self._second_mask.any() and self._store is not None:

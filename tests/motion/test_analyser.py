@@ -25,6 +25,17 @@ BOTTOM_RIGHT = MotionRegion(name="gate",
 Event = tuple[int, int, Phase, int]
 
 
+class Arrivals:
+    """The wall clock a reader reads at each packet of a camera sending in real time:
+    ``feed`` moves it to T0 plus the packet's media time before handing the packet on."""
+
+    def __init__(self) -> None:
+        self.now_us = T0_US
+
+    def __call__(self) -> int:
+        return self.now_us
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[MotionStore]:
     store = MotionStore(tmp_path / "motion.db")
@@ -32,13 +43,15 @@ def store(tmp_path: Path) -> Iterator[MotionStore]:
     store.close()
 
 
-def feed(analyser: MotionAnalyser, clip: bytes) -> None:
+def feed(analyser: MotionAnalyser, clip: bytes, clock: Arrivals | None = None) -> None:
     """What an ingest reader does with a stream: session start, packets, session end."""
     with av.open(io.BytesIO(clip), "r") as container:
         video = container.streams.video[0]
         analyser.on_session_start(video, None)
         for packet in container.demux(video):
             if packet.size:
+                if clock is not None and packet.pts is not None and video.time_base:
+                    clock.now_us = T0_US + int(packet.pts * video.time_base * 1_000_000)
                 analyser.on_packet(packet)
         analyser.on_session_end("the camera ended the stream")
 
@@ -46,11 +59,12 @@ def feed(analyser: MotionAnalyser, clip: bytes) -> None:
 def analyse(clip: bytes, config: MotionConfig, store: MotionStore) -> tuple[list[Event],
                                                                          MotionAnalyser]:
     events: list[Event] = []
+    clock = Arrivals()
     analyser = MotionAnalyser(CHANNEL, config, lambda *e: events.append(e), store,
-                              queue_packets=1000, wall_us=lambda: T0_US)
+                              queue_packets=1000, wall_us=clock)
     analyser.start()
     try:
-        feed(analyser, clip)
+        feed(analyser, clip, clock)
         assert analyser.wait_idle(timeout=60)
     finally:
         analyser.stop()
