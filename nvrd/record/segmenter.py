@@ -103,6 +103,20 @@ class SegmenterStatus:
     last_cut: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentOpened:
+    """A segment was opened (what ``StreamSegmenter.opened_hook`` is called with)."""
+
+    channel: int
+    stream: str
+    types: int
+    """What it records (RecordType flags)."""
+    start_us: int
+    """UTC start of its footage (earlier than the opening when pre-record leads it)."""
+    opened_mono_us: int
+    """When the segmenter opened it, on the monotonic clock (the segmenter's ``Clock``)."""
+
+
 @dataclass(slots=True)
 class _Session:
     video: av.video.stream.VideoStream
@@ -164,6 +178,11 @@ class StreamSegmenter:
              "packets_lost", "discontinuities", "clock_steps", "cannot_keep_up"), 0)
         self._last_cut: str | None = None
         self._dropped_reason = ""
+        self.opened_hook: Callable[[SegmentOpened], None] | None = None
+        """Called in the reader thread, at once, whenever a segment opens (it must be quick
+        and never block): for whoever needs the moment recording starts — the alarm bench
+        times alarm edge → event segment with it. ``status`` says that a segment is open,
+        not when it opened (its ``segment_start_us`` is where the footage begins)."""
 
     # --- status (any thread) -----------------------------------------------------------
 
@@ -356,6 +375,10 @@ class StreamSegmenter:
             run_start_us=self._recording_since_us, start_media_us=start_media_us,
             start_us=start_us,
             rotate_at_us=settings.rotate_offset_us + periods * segment_us, end_us=start_us)
+        hook = self.opened_hook
+        if hook is not None:
+            hook(SegmentOpened(self.channel, self.stream, self._segment.types, start_us,
+                               self._clock.mono_us()))
 
     def _mux(self, item: BufferedPacket) -> None:
         segment = self._segment

@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from nvrd.record.segmenter import SegmenterSettings, StreamSegmenter
+from nvrd.record.segmenter import SegmenterSettings, SegmentOpened, StreamSegmenter
 from nvrd.storage.messages import AppendFragment, CloseSegment, OpenSegment, WriterMessage
 from nvrd.storage.model import RecordType
 
@@ -149,3 +149,34 @@ def test_a_writer_that_falls_behind_costs_a_counted_break_and_nothing_stays_open
     opened = [m for m in writer.messages if isinstance(m, OpenSegment)]
     assert len({m.run_start_us for m in opened}) == 2, "the break starts a new run"
     assert opened[-1].name.start_us >= START_US + (refuse_at_s + 3) * 1_000_000
+
+
+def test_the_opened_hook_says_when_an_event_segment_opens(clip: Path) -> None:
+    """Each segment is reported as it opens, in the reader's call: an alarm segment at
+    the first packet after the flags ask for it, its footage starting with the
+    pre-record from before; the segments that follow (rotation) are reported too."""
+    clock, writer = MediaClock(), Writer()
+    segmenter = StreamSegmenter(1, "main", SegmenterSettings(segment_us=10_000_000,
+                                                             pre_record_us=2_000_000),
+                                clock=clock)
+    segmenter.target = writer
+    opened: list[SegmentOpened] = []
+    segmenter.opened_hook = opened.append
+    asked_us: list[int] = []
+
+    def alarm() -> None:
+        segmenter.flags = RecordType.ALARM
+        asked_us.append(clock.mono_us())
+
+    for second in feed(clip, segmenter, clock, {6: alarm}):
+        if second < 6:
+            assert not opened, "nothing opens before recording is asked for"
+    assert len(opened) == len(writer.opened()) >= 2
+    first = opened[0]
+    assert (first.channel, first.stream, first.types) == (1, "main", RecordType.ALARM)
+    assert first.opened_mono_us == asked_us[0], "opened at the packet the flags were set on"
+    # the pre-record (2 s, from a keyframe: keyframes come every second) leads it
+    asked_wall_us = START_US + asked_us[0]
+    assert asked_wall_us - 3_100_000 <= first.start_us <= asked_wall_us - 2_000_000
+    assert [o.start_us for o in opened] == sorted(o.start_us for o in opened)
+    assert all(o.types == RecordType.ALARM for o in opened)
