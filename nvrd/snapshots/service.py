@@ -37,7 +37,7 @@ from nvrd.config.schema import CameraConfig
 from nvrd.paths import DataDir
 from nvrd.record.ingest import PacketSink, StreamStatus
 from nvrd.record.ingest_service import IngestService
-from nvrd.service import Service
+from nvrd.service import Health, Service
 from nvrd.snapshots.grabber import FrameGrabber, KeyFrame, Picture, PictureError, to_jpeg
 from nvrd.snapshots.store import REASONS, SnapshotRecord, SnapshotStore
 
@@ -89,6 +89,7 @@ class SnapshotService(Service):
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._running = False
+        self._unusable: str | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -96,6 +97,13 @@ class SnapshotService(Service):
         executor = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="snapshot")
         try:
             await asyncio.get_running_loop().run_in_executor(executor, self._store.open)
+        except (OSError, sqlite3.Error) as exc:
+            # a broken snapshot store must not keep the recorder from recording
+            executor.shutdown(wait=False)
+            self._unusable = f"the snapshot store {self._store.root} cannot be opened: {exc}"
+            logger.error("snapshots not available: %s; recording goes on without them",
+                         self._unusable)
+            return
         except BaseException:
             executor.shutdown(wait=False)
             raise
@@ -299,7 +307,14 @@ class SnapshotService(Service):
 
     # --- plumbing ----------------------------------------------------------------------
 
+    def health(self) -> Health:
+        """A store that cannot be opened is the disk's or the file's fault: said, but
+        not a reason for systemd to restart a recorder that records."""
+        return Health(True, self._unusable or "")
+
     def _check_running(self, channel: int) -> None:
+        if self._unusable is not None:
+            raise SnapshotError(channel, f"no picture: {self._unusable}", "storage")
         if not self._running:
             raise SnapshotError(channel, "no picture: the snapshot service is not running "
                                 "(the recorder is starting or stopping)", "not_running")

@@ -230,3 +230,17 @@ async def test_an_h265_camera_gives_a_jpeg_too(fakecams: StartFakeCams,
         record = await r.service.take(1)
         frame = decode_jpeg(r.data.snapshots / record.path)
         assert (frame.width, frame.height) == (h265.width, h265.height)
+
+
+async def test_a_store_that_cannot_open_leaves_the_recorder_running_and_says_why(
+        tmp_path: Path) -> None:
+    (tmp_path / "snapshots").write_text("a file where the snapshot directory should be")
+    config = config_of(camera(1, None, "cam1", url="rtsp://127.0.0.1:9/none"))
+    async with rig(tmp_path, config) as running:  # starts: nothing raised
+        health = running.service.health()
+        assert health.ok and "cannot be opened" in health.detail
+        with pytest.raises(SnapshotError) as caught:
+            await running.service.take(1)
+        assert caught.value.code == "storage"
+        assert "the snapshot store" in str(caught.value)
+        running.service.request(1, reason="event", event_id=None)  # logged, not raised
