@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 import logging
 import secrets
 import socket
@@ -54,7 +55,10 @@ from nvrd.service import Service
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 2.0
-"""How long one server may take to answer (and its name to resolve)."""
+"""How long one server may take to answer."""
+RESOLVE_TIMEOUT_S = 5.0
+"""How long looking up a server's name may take (a slow resolver is not a server that
+does not answer)."""
 OVERDUE_INTERVALS = 3
 """Without a good answer for this many intervals, the time counts as not synchronized."""
 PACKET_BYTES = 48
@@ -251,6 +255,30 @@ class _Exchange(asyncio.DatagramProtocol):
             self.reply.set_exception(exc)
 
 
+async def _resolve(host: str, port: int, label: str) -> tuple[int, tuple[str, int]]:
+    """(address family, (address, port)). An address needs no lookup (and no thread of
+    the loop's resolver pool, which may be busy); a name has its own time limit, apart
+    from the answer's."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return (socket.AF_INET6 if address.version == 6 else socket.AF_INET), (host, port)
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_DGRAM)
+    except TimeoutError:
+        raise Unreachable(label, f"cannot resolve {host} within {RESOLVE_TIMEOUT_S:g} s"
+                          ) from None
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise Unreachable(label, f"cannot resolve {host}: {reason}") from None
+    family, _, _, _, found = infos[0]
+    return family, (str(found[0]), int(found[1]))
+
+
 async def query(server: str, *, clock: WallClock, timeout_s: float = DEFAULT_TIMEOUT_S
                 ) -> Measurement:
     """Ask one server (``host``, ``host:port``) for the time. Raises :class:`NoAnswer`,
@@ -258,16 +286,7 @@ async def query(server: str, *, clock: WallClock, timeout_s: float = DEFAULT_TIM
     host, port = split_ntp_server(server)
     label = ntp_server_label(host, port)
     loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(timeout_s):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-    except TimeoutError:
-        raise Unreachable(label, f"cannot resolve {host} within {timeout_s:g} s") from None
-    except (OSError, UnicodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise Unreachable(label, f"cannot resolve {host}: {reason}") from None
-    family, _, _, _, address = infos[0]
-    peer = (str(address[0]), int(address[1]))
+    family, peer = await _resolve(host, port, label)
     transmit = secrets.token_bytes(8)
     exchange = _Exchange(peer, transmit, clock)
     try:
