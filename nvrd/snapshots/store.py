@@ -8,7 +8,7 @@ snapshot of an alarm must not wait for a disk to be attached. The cost is bounde
 
 Invariants (the numbers are cited in the code):
 
-1. A row exists only for a complete, durable file. Adding is: write ``.<name>.part``,
+1. A row exists only for a complete, durable file. Adding is: write ``.<name>.tmp-…``,
    fsync it, rename it to ``<name>.jpg``, fsync the directory, then insert the row. The
    row is the commit point: a crash before it leaves a file without a row.
 2. ``time_us`` is unique in the store (a collision, two pictures of one key frame, is
@@ -16,7 +16,7 @@ Invariants (the numbers are cited in the code):
 3. The files' total size stays within ``max_bytes``: after each add (and when the limit
    shrinks) the oldest snapshots go, rows first (one transaction), then their files.
    A crash between the two leaves files without rows.
-4. Opening reconciles: ``.part`` files (interrupted writes) and files without a row
+4. Opening reconciles: ``.tmp-`` files (interrupted writes) and files without a row
    (inv. 1 and 3) are deleted; rows whose file is gone are dropped; empty directories are
    removed; then inv. 3 is enforced (the limit may have shrunk while stopped).
 
@@ -37,6 +37,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from nvrd.config.atomic import atomic_write_bytes, fsync_directory
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +63,8 @@ CREATE INDEX IF NOT EXISTS snapshot_channel_time ON snapshot (channel, time_us);
 _COLUMNS = "id, channel, time_us, reason, event_id, path, bytes, width, height"
 _CHANNEL_DIR = re.compile(r"ch\d{3,}")
 _DAY_DIR = re.compile(r"\d{4}-\d{2}-\d{2}")
-_PART_SUFFIX = ".part"
+_TEMP_MARKER = ".tmp-"
+"""In the names ``atomic_write_bytes`` gives its temporary files (``.<name>.tmp-…``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,22 +184,10 @@ class SnapshotStore:
         return record
 
     def _write_file(self, path: Path, data: bytes) -> None:
-        """Inv. 1: part file, fsync, rename, fsync the directory."""
+        """Inv. 1: the project's atomic write (temporary file, fsync, rename, fsync the
+        directory)."""
         _make_dirs(path.parent, self.root)
-        part = path.with_name(path.name + _PART_SUFFIX)
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            _unlink(part)
-            raise
-        os.close(fd)
-        os.replace(part, path)
-        _fsync_dir(path.parent)
+        atomic_write_bytes(path, data)
 
     # --- reading -----------------------------------------------------------------------
 
@@ -295,7 +286,7 @@ class SnapshotStore:
         return ReconcileReport(len(parts), len(orphans), len(gone), pruned)
 
     def _scan(self) -> tuple[set[str], list[Path], list[Path]]:
-        """The ``.jpg`` files of the layout (relative paths), the ``.part`` files, and the
+        """The ``.jpg`` files of the layout (relative paths), interrupted writes, and the
         directories of the layout that hold nothing."""
         files: set[str] = set()
         parts: list[Path] = []
@@ -310,7 +301,7 @@ class SnapshotStore:
                 if not names:
                     empty.append(day_dir)
                 for name, is_file in names:
-                    if name.endswith(_PART_SUFFIX):
+                    if name.startswith(".") and _TEMP_MARKER in name:
                         parts.append(day_dir / name)
                     elif name.endswith(".jpg") and is_file:
                         files.add(f"{channel_dir.name}/{day_dir.name}/{name}")
@@ -340,7 +331,7 @@ def _make_dirs(directory: Path, root: Path) -> None:
     _make_dirs(directory.parent, root)
     with contextlib.suppress(FileExistsError):
         directory.mkdir()
-        _fsync_dir(directory.parent)
+        fsync_directory(directory.parent)
 
 
 def _remove_empty_dirs(directory: Path, root: Path) -> None:
@@ -351,14 +342,6 @@ def _remove_empty_dirs(directory: Path, root: Path) -> None:
         except OSError:  # not empty (or gone)
             return
         directory = directory.parent
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink(path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from nvrd.config.atomic import temp_path_for
 from nvrd.snapshots.store import DB_NAME, ReconcileReport, SnapshotStore, relative_path
 
 T0 = 1_746_057_600_000_000  # 2025-05-01T00:00:00Z
@@ -108,7 +109,7 @@ def test_reopening_reconciles_rows_and_files(tmp_path: Path) -> None:
     orphan = root / relative_path(2, T0 + 2_000_000)
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(jpeg(100))
-    part = root / (relative_path(1, T0 + 3_000_000) + ".part")
+    part = temp_path_for(root / relative_path(1, T0 + 3_000_000))
     part.write_bytes(b"\xff\xd8")
     (root / "ch009/2025-04-30").mkdir(parents=True)
     unrelated = root / "README"
