@@ -1,7 +1,9 @@
-"""Runs the real daemon as a separate process, as systemd would, for end-to-end tests."""
+"""Runs the real daemon as a separate process, as systemd would, for end-to-end tests
+(``Daemon``), or in the test's own event loop (``running_app``)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,11 +14,38 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from nvrd.app import Application
+from nvrd.config import ConfigStore
+from nvrd.paths import shipped_config_dir
 from tests.notify_harness import NotifyListener
+
+
+@asynccontextmanager
+async def running_app(data_dir: Path, config: str,
+                      ready: Callable[[Application], object] = lambda app: True,
+                      **options: Any) -> AsyncIterator[tuple[Application, asyncio.Task[int]]]:
+    """``Application`` (with ``options`` as its keyword arguments) on ``data_dir``, the
+    simulated board and the live configuration ``config``, once its web server listens
+    and ``ready(app)`` holds: (the application, its ``run()`` task). Stopped at the end,
+    with exit status 0."""
+    (data_dir / "nvrd.toml").write_text(config)
+    app = Application(ConfigStore(data_dir / "nvrd.toml"), data_dir,
+                      board_dirs=[shipped_config_dir() / "boards"], **options)
+    run = asyncio.create_task(app.run())
+    try:
+        async with asyncio.timeout(60):
+            while not (run.done() or (app.web is not None and app.web.url and ready(app))):
+                await asyncio.sleep(0.05)
+        assert not run.done(), "the daemon stopped while starting"
+        yield app, run
+    finally:
+        app.request_stop()
+        assert await asyncio.wait_for(run, 60) == 0
 
 
 def free_port() -> int:

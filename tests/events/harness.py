@@ -10,15 +10,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
 from nvrd.app import Application
-from nvrd.config import ConfigStore
-from nvrd.paths import shipped_config_dir
 from nvrd.web.api.auth import CSRF_HEADER
-from tests.daemon_harness import config_toml, free_port
+from tests.daemon_harness import config_toml, free_port, running_app
 
 ADMIN_PASSWORD = "Kestrel-Night-47x"
 USER_PASSWORD = "Tr4il-Ridge-9"
@@ -67,6 +65,8 @@ class Box:
     base: str
     admin: Client
     sessions: list[aiohttp.ClientSession] = field(default_factory=list)
+    run: asyncio.Task[int] | None = None
+    """The daemon's ``run()``: its exit status once stopped."""
 
     def new_client(self) -> Client:
         session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
@@ -130,33 +130,33 @@ class Box:
                 await asyncio.sleep(0.1)
 
 
+BoxT = TypeVar("BoxT", bound=Box)
+
+
 @asynccontextmanager
-async def running_box(tmp_path: Path, extra: str = "") -> AsyncIterator[Box]:
+async def running_box(tmp_path: Path, extra: str = "",
+                      box_class: type[BoxT] = Box,  # type: ignore[assignment]  # mypy#3737
+                      ) -> AsyncIterator[BoxT]:
+    """The daemon on the simulated board in ``tmp_path`` (``extra``: more configuration),
+    initialized, with its admin logged in; ``box_class``: a ``Box`` with a test module's
+    own helpers."""
     port = free_port()
-    (tmp_path / "nvrd.toml").write_text(config_toml(port, extra=extra))
-    app = Application(ConfigStore(tmp_path / "nvrd.toml"), tmp_path,
-                      board_dirs=[shipped_config_dir() / "boards"])
-    run = asyncio.create_task(app.run())
-    box: Box | None = None
-    try:
-        async with asyncio.timeout(60):
-            while not (run.done() or (app.web is not None and app.web.url
-                                      and app.events is not None and app.events.sources
-                                      and app.hardware is not None
-                                      and app.hardware.alarm_io is not None)):
-                await asyncio.sleep(0.05)
-        assert not run.done(), "the daemon stopped while starting"
+
+    def ready(app: Application) -> bool:
+        hardware = app.hardware
+        return bool(app.events is not None and app.events.sources and hardware is not None
+                    and hardware.alarm_io is not None and hardware.poe is not None)
+
+    async with running_app(tmp_path, config_toml(port, extra=extra), ready) as (app, run):
         admin = Client(aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
                                              connector=aiohttp.TCPConnector(ssl=False)))
-        box = Box(app, f"https://127.0.0.1:{port}", admin, [admin.session])
-        status, body = await box.call(admin, "POST", "/api/v1/init",
-                                      json={"password": ADMIN_PASSWORD})
-        assert status == 201, body
-        admin.csrf = {CSRF_HEADER: body["csrf_token"]}
-        yield box
-    finally:
-        if box is not None:
+        box = box_class(app, f"https://127.0.0.1:{port}", admin, [admin.session], run)
+        try:
+            status, body = await box.call(admin, "POST", "/api/v1/init",
+                                          json={"password": ADMIN_PASSWORD})
+            assert status == 201, body
+            admin.csrf = {CSRF_HEADER: body["csrf_token"]}
+            yield box
+        finally:
             for session in box.sessions:
                 await session.close()
-        app.request_stop()
-        assert await asyncio.wait_for(run, 60) == 0

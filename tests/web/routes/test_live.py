@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +19,12 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from nvrd.app import Application
-from nvrd.config import ConfigStore
 from nvrd.events.live import LAGGED
-from nvrd.paths import shipped_config_dir
-from nvrd.web.api.auth import CSRF_HEADER
-from tests.daemon_harness import config_toml, free_port
+from tests.events.harness import Box, Client, running_box
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 LIVE = "/api/v1/events/live"
-ADMIN_PASSWORD = "Kestrel-Night-47x"
-USER_PASSWORD = "Tr4il-Ridge-9"
 VIEWER_RIGHTS = {"system": [], "all_channels": ["live"]}
 HANG_GUARD_S = 30.0
 """Only so that a broken stream fails the test instead of hanging it; never a measure."""
@@ -89,50 +83,8 @@ class EventReader:
         return events
 
 
-@dataclass
-class Client:
-    session: aiohttp.ClientSession
-    csrf: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Box:
-    app: Application
-    run: asyncio.Task[int]
-    base: str
-    admin: Client
-    clients: list[aiohttp.ClientSession] = field(default_factory=list)
-
-    def new_session(self) -> aiohttp.ClientSession:
-        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
-                                        connector=aiohttp.TCPConnector(ssl=False))
-        self.clients.append(session)
-        return session
-
-    async def call(self, client: Client, method: str, path: str, **kwargs: Any
-                   ) -> tuple[int, Any]:
-        headers = {**client.csrf, **kwargs.pop("headers", {})}
-        async with client.session.request(method, self.base + path, headers=headers,
-                                          **kwargs) as response:
-            body = (await response.json() if response.content_type == "application/json"
-                    else await response.text())
-            return response.status, body
-
-    async def login(self, name: str, password: str = USER_PASSWORD) -> Client:
-        client = Client(self.new_session())
-        status, body = await self.call(client, "POST", "/api/v1/session",
-                                       json={"username": name, "password": password})
-        assert status == 201, body
-        client.csrf = {CSRF_HEADER: body["csrf_token"]}
-        return client
-
-    async def user(self, name: str, rights: dict[str, Any] | None = None) -> Client:
-        """A new user (created by the admin through the API), logged in."""
-        status, body = await self.call(self.admin, "POST", "/api/v1/users", json={
-            "name": name, "password": USER_PASSWORD,
-            "rights": rights if rights is not None else VIEWER_RIGHTS})
-        assert status == 201, body
-        return await self.login(name)
+class LiveBox(Box):
+    """The events harness's box, with this module's stream reader and feed markers."""
 
     @asynccontextmanager
     async def stream(self, client: Client, *, topics: str | None = None,
@@ -151,42 +103,14 @@ class Box:
         """A message published straight into the daemon's feed (topic ``event``)."""
         self.app.live.publish("event", {"marker": n, "pad": "x" * pad})
 
-
-@asynccontextmanager
-async def running_box(tmp_path: Path) -> AsyncIterator[Box]:
-    port = free_port()
-    (tmp_path / "nvrd.toml").write_text(config_toml(port))
-    app = Application(ConfigStore(tmp_path / "nvrd.toml"), tmp_path,
-                      board_dirs=[shipped_config_dir() / "boards"])
-    run = asyncio.create_task(app.run())
-    box: Box | None = None
-    try:
-        async with asyncio.timeout(60):
-            while not (run.done() or (app.web is not None and app.web.url
-                                      and app.hardware is not None
-                                      and app.hardware.poe is not None)):
-                await asyncio.sleep(0.05)
-        assert not run.done(), "the daemon stopped while starting"
-        base = f"https://127.0.0.1:{port}"
-        admin = Client(aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
-                                             connector=aiohttp.TCPConnector(ssl=False)))
-        box = Box(app, run, base, admin, [admin.session])
-        status, body = await box.call(admin, "POST", "/api/v1/init",
-                                      json={"password": ADMIN_PASSWORD})
-        assert status == 201, body
-        admin.csrf = {CSRF_HEADER: body["csrf_token"]}
-        yield box
-    finally:
-        if box is not None:
-            for session in box.clients:
-                await session.close()
-        app.request_stop()
-        assert await asyncio.wait_for(run, 60) == 0
+    async def viewer(self, name: str) -> Client:
+        """A new user with live view on every channel, logged in."""
+        return await self.user(name, VIEWER_RIGHTS)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def box(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Box]:
-    async with running_box(tmp_path_factory.mktemp("live")) as running:
+async def box(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveBox]:
+    async with running_box(tmp_path_factory.mktemp("live"), box_class=LiveBox) as running:
         yield running
 
 
@@ -194,7 +118,7 @@ def is_marker(n: int) -> Callable[[Event], bool]:
     return lambda event: event.event == "event" and event.data["data"]["marker"] == n
 
 
-async def flood_until_lagged(box: Box, reader: EventReader, first: int, *,
+async def flood_until_lagged(box: LiveBox, reader: EventReader, first: int, *,
                              dropped: int = 1) -> tuple[list[Event], int]:
     """Publish 1 MiB batches of markers, each read by ``reader`` before the next, until
     a stream that does not read has lost ``dropped`` messages to lagging; what ``reader``
@@ -214,12 +138,12 @@ async def flood_until_lagged(box: Box, reader: EventReader, first: int, *,
 
 # --- access --------------------------------------------------------------------------------
 
-async def test_only_a_logged_in_user_may_listen_and_only_to_known_topics(box: Box) -> None:
-    nobody = Client(box.new_session())
+async def test_only_a_logged_in_user_may_listen_and_only_to_known_topics(box: LiveBox) -> None:
+    nobody = box.new_client()
     status, body = await box.call(nobody, "GET", LIVE)
     assert status == 401 and body["error"]["code"] == "unauthenticated"
 
-    viewer = await box.user("viewer1")
+    viewer = await box.viewer("viewer1")
     status, body = await box.call(viewer, "GET", LIVE, params={"topics": "status,gossip"})
     assert status == 422
     assert "gossip" in body["error"]["message"] and "alarm" in body["error"]["message"]
@@ -234,7 +158,7 @@ async def test_only_a_logged_in_user_may_listen_and_only_to_known_topics(box: Bo
     assert operation["x-streaming"] is True and "x-timeout-seconds" not in operation
 
 
-async def test_an_audit_record_of_another_request_arrives(box: Box) -> None:
+async def test_an_audit_record_of_another_request_arrives(box: LiveBox) -> None:
     async with box.stream(box.admin) as reader:
         status, body = await box.call(box.admin, "PUT", "/api/v1/storage/settings",
                                       json={"min_free_percent": 7})
@@ -253,7 +177,7 @@ async def test_an_audit_record_of_another_request_arrives(box: Box) -> None:
                 "problems"} <= set(summary)
 
 
-async def test_volume_changes_arrive(box: Box, tmp_path: Path) -> None:
+async def test_volume_changes_arrive(box: LiveBox, tmp_path: Path) -> None:
     def volumes(change: Callable[[list[dict[str, Any]]], None]) -> Callable[
             [dict[str, Any]], None]:
         return lambda table: change(table.setdefault("storage", {}).setdefault("volumes", []))
@@ -272,8 +196,8 @@ async def test_volume_changes_arrive(box: Box, tmp_path: Path) -> None:
         assert event.data["data"] == {"volumes": []}
 
 
-async def test_a_user_without_log_view_gets_no_audit_messages(box: Box) -> None:
-    viewer = await box.user("viewer2")
+async def test_a_user_without_log_view_gets_no_audit_messages(box: LiveBox) -> None:
+    viewer = await box.viewer("viewer2")
     async with box.stream(viewer) as viewer_reader, box.stream(box.admin) as admin_reader:
         status, _ = await box.call(box.admin, "PUT", "/api/v1/storage/settings",
                                    json={"min_free_percent": 8})
@@ -286,7 +210,7 @@ async def test_a_user_without_log_view_gets_no_audit_messages(box: Box) -> None:
 
 
 async def test_a_user_sees_the_events_of_its_channels_and_no_login_events(
-        box: Box) -> None:
+        box: LiveBox) -> None:
     viewer = await box.user("channel1", {"system": [], "channels": {"1": ["playback"]}})
     published: list[dict[str, Any]] = [
         {"kind": "alarm_input", "channel": None, "marker": 1},
@@ -304,7 +228,7 @@ async def test_a_user_sees_the_events_of_its_channels_and_no_login_events(
     assert [e.data["data"]["marker"] for e in admin_seen] == [1, 2, 3, 4, 5]
 
 
-async def test_last_event_id_resumes_without_loss(box: Box) -> None:
+async def test_last_event_id_resumes_without_loss(box: LiveBox) -> None:
     async with box.stream(box.admin, topics="event") as reader:
         box.marker(101)
         first = (await reader.until(is_marker(101)))[-1]
@@ -326,7 +250,7 @@ async def test_last_event_id_resumes_without_loss(box: Box) -> None:
     assert "refetch" in lagged.data["data"]["reason"]
 
 
-async def test_a_slow_subscriber_lags_and_does_not_hold_others_back(box: Box) -> None:
+async def test_a_slow_subscriber_lags_and_does_not_hold_others_back(box: LiveBox) -> None:
     """The slow client reads nothing: the server's writes to it stall once the socket
     buffers are full, its queue overflows, and it gets "lagged"; the fast client gets
     every message, in order, meanwhile."""
@@ -349,8 +273,8 @@ async def test_a_slow_subscriber_lags_and_does_not_hold_others_back(box: Box) ->
     assert len(got) + missed >= n - 1000 + 1
 
 
-async def test_a_kicked_session_stream_ends(box: Box) -> None:
-    viewer = await box.user("viewer3")
+async def test_a_kicked_session_stream_ends(box: LiveBox) -> None:
+    viewer = await box.viewer("viewer3")
     status, session = await box.call(viewer, "GET", "/api/v1/session")
     assert status == 200
     async with box.stream(viewer) as reader:
@@ -365,8 +289,8 @@ async def test_a_kicked_session_stream_ends(box: Box) -> None:
     assert status == 401  # EventSource's reconnect is refused: it stops trying
 
 
-async def test_a_logged_out_session_stream_ends_and_the_others_go_on(box: Box) -> None:
-    viewer = await box.user("viewer4")
+async def test_a_logged_out_session_stream_ends_and_the_others_go_on(box: LiveBox) -> None:
+    viewer = await box.viewer("viewer4")
     other = await box.login("viewer4")
     async with box.stream(viewer) as ended, box.stream(other, topics="event") as going_on:
         status, _ = await box.call(viewer, "DELETE", "/api/v1/session")
@@ -377,8 +301,8 @@ async def test_a_logged_out_session_stream_ends_and_the_others_go_on(box: Box) -
     assert events[-1].data["data"]["reason"] == "session_ended"
 
 
-async def test_streams_per_user_are_limited(box: Box) -> None:
-    viewer = await box.user("viewer5")
+async def test_streams_per_user_are_limited(box: LiveBox) -> None:
+    viewer = await box.viewer("viewer5")
     limit = box.app.live.max_per_owner
     responses = []
     try:
@@ -402,7 +326,7 @@ async def test_streams_per_user_are_limited(box: Box) -> None:
         await reader.until(is_marker(6000))
 
 
-async def test_alarm_and_poe_changes_arrive(box: Box) -> None:
+async def test_alarm_and_poe_changes_arrive(box: LiveBox) -> None:
     hardware = box.app.hardware
     assert hardware is not None and hardware.sim is not None
     commands = {c.name: c.handler for c in hardware.sim.commands()}
@@ -428,7 +352,7 @@ async def test_the_stream_ends_when_the_daemon_stops(tmp_path: Path) -> None:
     """Every stream ends with "end" (``reader``: behind, but it reads on once the daemon
     stops); one whose client stopped reading altogether (its handler stuck in a write)
     is cut, so the daemon stops without waiting out aiohttp's one-minute timeout."""
-    async with running_box(tmp_path) as own, own.stream(own.admin) as reader, \
+    async with running_box(tmp_path, box_class=LiveBox) as own, own.stream(own.admin) as reader, \
             own.stream(own.admin, topics="event") as stuck, \
             own.stream(own.admin, topics="event") as fast:
         # far more than the socket buffers hold: the writes to ``stuck`` (and ``reader``)
@@ -437,7 +361,7 @@ async def test_the_stream_ends_when_the_daemon_stops(tmp_path: Path) -> None:
         own.app.request_stop()
         events = await reader.rest()
         async with asyncio.timeout(HANG_GUARD_S):  # well below aiohttp's 60 s
-            assert await own.run == 0
+            assert own.run is not None and await own.run == 0
         with pytest.raises(aiohttp.ClientPayloadError):
             await stuck.rest()  # cut after the grace: it never read what was sent
     assert events[-1].event == "end", events

@@ -5,7 +5,6 @@ a locked address; afterwards the box is uninitialized as on first boot."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +15,8 @@ import pytest
 
 from nvrd.accounts.rights import ADMIN_GROUP, USER_GROUP, Rights
 from nvrd.app import Application
-from nvrd.config import ConfigStore
-from nvrd.paths import shipped_config_dir
 from nvrd.web.api.auth import CSRF_HEADER
-from tests.daemon_harness import camera_toml, config_toml, free_port
+from tests.daemon_harness import camera_toml, config_toml, free_port, running_app
 
 PASSWORD = "Kestrel-Night-47x"
 NEW_PASSWORD = "Harbour-Lamp-82q"
@@ -49,24 +46,15 @@ class Box:
 @pytest.fixture
 async def box(tmp_path: Path) -> AsyncIterator[Box]:
     port = free_port()
-    (tmp_path / "nvrd.toml").write_text(config_toml(
-        port, cameras=camera_toml(1, "rtsp://127.0.0.1:9/cam1"), extra=LOCKOUT))
-    app = Application(ConfigStore(tmp_path / "nvrd.toml"), tmp_path,
-                      board_dirs=[shipped_config_dir() / "boards"])
-    run = asyncio.create_task(app.run())
-    box = Box(app, f"https://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while not (run.done() or (app.web is not None and app.web.url)):
-            assert time.monotonic() < deadline, "the daemon did not start"
-            await asyncio.sleep(0.05)
-        assert not run.done(), "the daemon stopped while starting"
-        yield box
-    finally:
-        for client in box.clients:
-            await client.close()
-        app.request_stop()
-        assert await asyncio.wait_for(run, 60) == 0
+    config = config_toml(port, cameras=camera_toml(1, "rtsp://127.0.0.1:9/cam1"),
+                         extra=LOCKOUT)
+    async with running_app(tmp_path, config) as (app, _):
+        box = Box(app, f"https://127.0.0.1:{port}")
+        try:
+            yield box
+        finally:
+            for client in box.clients:
+                await client.close()
 
 
 async def test_restore_without_users_makes_the_box_uninitialized(box: Box) -> None:

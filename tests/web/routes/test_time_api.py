@@ -17,9 +17,7 @@ import pytest
 
 from nvrd.accounts.rights import SystemRight
 from nvrd.app import Application
-from nvrd.config import ConfigStore
-from nvrd.paths import shipped_config_dir
-from tests.daemon_harness import config_toml, free_port
+from tests.daemon_harness import config_toml, free_port, running_app
 from tests.system.ntp_server import SteppedClock, closed_udp_port, ntp_server
 from tests.web.api.harness import USER_HEADER, HeaderAuthenticator
 
@@ -58,27 +56,15 @@ async def until(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> A
 @pytest.fixture
 async def box(tmp_path: Path) -> AsyncIterator[Box]:
     port = free_port()
-    (tmp_path / "nvrd.toml").write_text(config_toml(port))
     authenticator = HeaderAuthenticator(users={
         ADMIN: frozenset(str(r) for r in SystemRight), VIEWER: frozenset({"live:1"})})
     clock = SteppedClock()
-    app = Application(ConfigStore(tmp_path / "nvrd.toml"), tmp_path,
-                      board_dirs=[shipped_config_dir() / "boards"],
-                      authenticator=authenticator, wall_clock=clock)
-    run = asyncio.create_task(app.run())
-    try:
-        deadline = time.monotonic() + 30
-        while not (run.done() or (app.web is not None and app.web.url)):
-            assert time.monotonic() < deadline, "the daemon did not start"
-            await asyncio.sleep(0.05)
-        assert not run.done(), "the daemon stopped while starting"
+    async with running_app(tmp_path, config_toml(port), authenticator=authenticator,
+                           wall_clock=clock) as (app, _):
         assert app.timesync is not None
         app.timesync.timeout_s = 0.3  # silent servers cost this, not the default 2 s
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
             yield Box(app, clock, session, f"https://127.0.0.1:{port}")
-    finally:
-        app.request_stop()
-        assert await asyncio.wait_for(run, 60) == 0
 
 
 async def test_the_factory_time_settings_and_the_rules_on_them(box: Box) -> None:
