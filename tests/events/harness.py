@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -133,13 +133,17 @@ class Box:
 BoxT = TypeVar("BoxT", bound=Box)
 
 
-@asynccontextmanager
-async def running_box(tmp_path: Path, extra: str = "",
-                      box_class: type[BoxT] = Box,  # type: ignore[assignment]  # mypy#3737
-                      ) -> AsyncIterator[BoxT]:
+def running_box(tmp_path: Path, extra: str = "") -> AbstractAsyncContextManager[Box]:
     """The daemon on the simulated board in ``tmp_path`` (``extra``: more configuration),
-    initialized, with its admin logged in; ``box_class``: a ``Box`` with a test module's
-    own helpers."""
+    initialized, with its admin logged in."""
+    return running_box_of(Box, tmp_path, extra)
+
+
+@asynccontextmanager
+async def running_box_of(box_class: type[BoxT], tmp_path: Path, extra: str = ""
+                         ) -> AsyncIterator[BoxT]:
+    """``running_box`` yielding a ``box_class``: a ``Box`` with a test module's own
+    helpers."""
     port = free_port()
 
     def ready(app: Application) -> bool:

@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 
 from nvrd.events.live import LAGGED
-from tests.events.harness import Box, Client, running_box
+from tests.events.harness import Box, Client, running_box_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -110,7 +110,7 @@ class LiveBox(Box):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def box(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveBox]:
-    async with running_box(tmp_path_factory.mktemp("live"), box_class=LiveBox) as running:
+    async with running_box_of(LiveBox, tmp_path_factory.mktemp("live")) as running:
         yield running
 
 
@@ -352,7 +352,7 @@ async def test_the_stream_ends_when_the_daemon_stops(tmp_path: Path) -> None:
     """Every stream ends with "end" (``reader``: behind, but it reads on once the daemon
     stops); one whose client stopped reading altogether (its handler stuck in a write)
     is cut, so the daemon stops without waiting out aiohttp's one-minute timeout."""
-    async with running_box(tmp_path, box_class=LiveBox) as own, own.stream(own.admin) as reader, \
+    async with running_box_of(LiveBox, tmp_path) as own, own.stream(own.admin) as reader, \
             own.stream(own.admin, topics="event") as stuck, \
             own.stream(own.admin, topics="event") as fast:
         # far more than the socket buffers hold: the writes to ``stuck`` (and ``reader``)
