@@ -55,6 +55,16 @@ WRITER_STOP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
+class RecordedSegment:
+    """A catalog row with where its file is now (playback and export read the file)."""
+
+    volume: str
+    path: Path
+    """Absolute: the volume's root joined with the row's relative path."""
+    row: SegmentRow
+
+
+@dataclass(frozen=True, slots=True)
 class VolumeStatus:
     name: str
     path: str
@@ -244,6 +254,16 @@ class StorageService(Service):
         rows = [(name, row) for name, result in found for row in result]
         rows.sort(key=lambda item: (item[1].start_us, item[1].id))
         return rows
+
+    async def recorded_segments(self, channel: int, stream: str, start_us: int, end_us: int,
+                                type_mask: int = ALL_TYPES) -> list[RecordedSegment]:
+        """:meth:`segments` with each file's absolute path, oldest first. A file may still
+        vanish afterwards (retention, a pulled disk): readers must expect that."""
+        roots = {v.name: v.path for v in self._volumes.values()}
+        return [RecordedSegment(name, roots[name] / row.path, row)
+                for name, row in await self.segments(channel, stream, start_us, end_us,
+                                                     type_mask)
+                if name in roots]
 
     async def segments_at(self, channel: int, stream: str, instant_us: int
                           ) -> list[tuple[str, SegmentRow]]:

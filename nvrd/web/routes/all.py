@@ -10,11 +10,15 @@ from nvrd.web.routes import (
     hardware,
     linkage,
     live,
+    live_video,
+    playback,
     recording,
     security,
     snapshots,
+    stills,
     storage,
     system,
+    tags,
 )
 
 
@@ -22,4 +26,5 @@ def daemon_apis() -> list[ApiRegistry]:
     """The route registries of the subjects, in the order the API document lists them."""
     return [accounts.routes, cameras.routes, recording.routes, storage.routes,
             hardware.routes, system.routes, security.routes, events.routes, linkage.routes,
-            snapshots.routes, live.routes]
+            snapshots.routes, live.routes, playback.routes, stills.routes,
+            tags.routes, live_video.routes]
