@@ -47,7 +47,10 @@ STATUS_INTERVAL_SECONDS = 1.0
 
 
 class PacketSink(Protocol):
-    """Receives a stream's packets in its reader thread (``StreamSegmenter``)."""
+    """Receives a stream's packets in its reader thread (``StreamSegmenter``).
+
+    One packet object goes to every sink of a stream (``FanOutSink``), so a sink must
+    leave it as it found it (timestamps, time base, stream) and must not block."""
 
     def on_session_start(self, video: av.video.stream.VideoStream,
                          audio: av.audio.stream.AudioStream | None) -> None: ...

@@ -93,19 +93,32 @@ class SegmentMuxer:
         self._closed = False
 
     def write(self, packet: av.Packet) -> list[Fragment]:
-        """Mux one packet (it is consumed); returns the fragments it completed."""
-        source = packet.stream.index
-        offset = self._offsets.get(source)
+        """Mux one packet; returns the fragments it completed.
+
+        The packet is handed back as it came: the reader shares it with the taps (live
+        view, snapshots, motion), which must see the camera's timeline, not this
+        segment's. Muxing moves it to the output stream and rescales its timestamps in
+        place, so they are restored afterwards."""
+        source_stream = packet.stream
+        offset = self._offsets.get(source_stream.index)
         if offset is None or packet.dts is None:
             return []
         dts = packet.dts - offset
         if dts < 0:
             return []  # audio from before the segment's first video frame
+        pts, time_base = packet.pts, packet.time_base
         packet.dts = dts
-        if packet.pts is not None:
-            packet.pts -= offset
-        packet.stream = self._video if source == self._video_in.index else self._audio
-        self._out.mux(packet)
+        if pts is not None:
+            packet.pts = pts - offset
+        packet.stream = (self._video if source_stream.index == self._video_in.index
+                         else self._audio)
+        try:
+            self._out.mux(packet)
+        finally:
+            packet.stream = source_stream
+            packet.time_base = time_base
+            packet.dts = dts + offset
+            packet.pts = pts
         return self._collect()
 
     def close(self) -> list[Fragment]:
