@@ -35,11 +35,15 @@ __all__ = [
     "Fmp4Error",
     "FragmentInfo",
     "InitInfo",
+    "SampleRun",
     "TrackInfo",
     "TrackRun",
+    "TrackSamples",
     "fragment_seconds",
     "parse_init",
     "parse_moof",
+    "parse_moof_samples",
+    "sample_descriptions",
     "scan_file",
 ]
 
@@ -57,6 +61,7 @@ _TFHD_SAMPLE_DESCRIPTION_INDEX = 0x2
 _TFHD_DEFAULT_DURATION = 0x8
 _TFHD_DEFAULT_SIZE = 0x10
 _TFHD_DEFAULT_FLAGS = 0x20
+_TFHD_DEFAULT_BASE_IS_MOOF = 0x20000
 
 # trun flags (8.8.8.1).
 _TRUN_DATA_OFFSET = 0x1
@@ -538,6 +543,174 @@ def fragment_seconds(fragment: FragmentInfo, track: TrackInfo) -> tuple[float, f
     if run is None:
         raise KeyError(f"fragment {fragment.sequence} has no samples of track {track.track_id}")
     return run.base_decode_time / track.timescale, run.duration / track.timescale
+
+
+# --- per-sample tables (playback) -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRun:
+    """The samples of one trun, stored back to back in the file from ``data_offset``."""
+
+    data_offset: int
+    """Absolute byte offset in the file of the first sample's data."""
+    durations: tuple[int, ...]
+    sizes: tuple[int, ...]
+    flags: tuple[int, ...]
+    """Sample flags; ``flags & SAMPLE_IS_NON_SYNC`` is 0 for a sync sample (a keyframe)."""
+    composition_offsets: tuple[int, ...]
+    """Presentation minus decode time per sample (signed; 0 without B-frames)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSamples:
+    """One traf: a track's samples in one fragment, every one of them."""
+
+    track_id: int
+    base_decode_time: int
+    runs: tuple[SampleRun, ...]
+
+
+def parse_moof_samples(moof: bytes, offset: int, init: InitInfo) -> tuple[TrackSamples, ...]:
+    """Every sample of a fragment with where its bytes are, for a reader that copies them.
+
+    ``moof`` is the whole box and ``offset`` where it sits in the file. Data offsets
+    follow 8.8.7.1: the tfhd's base-data-offset, else the moof (default-base-is-moof, or
+    the first traf), else where the previous traf's data ended; a trun without a
+    data-offset continues where the previous trun ended.
+    """
+    header = _top_level_header(moof, 0, len(moof))
+    if isinstance(header, str):
+        raise Fmp4Error(f"not a moof: {header}")
+    fourcc, header_size, box_size = header
+    if fourcc != "moof":
+        raise Fmp4Error(f"expected a moof box, found {fourcc!r}")
+    found: list[TrackSamples] = []
+    data_end = offset
+    for child, body, end in _iter_boxes(moof, header_size, box_size, "moof"):
+        if child == "traf":
+            samples, data_end = _traf_samples(moof, body, end, init, offset, data_end)
+            found.append(samples)
+    return tuple(found)
+
+
+def _traf_samples(buf: bytes, body: int, end: int, init: InitInfo, moof_offset: int,
+                  previous_end: int) -> tuple[TrackSamples, int]:
+    boxes = list(_iter_boxes(buf, body, end, "traf"))
+    tfhd = next(((b, e) for f, b, e in boxes if f == "tfhd"), None)
+    if tfhd is None:
+        raise Fmp4Error("a traf has no tfhd box")
+    track_id, defaults = _parse_tfhd(buf, *tfhd, init)
+    default_size, base = _tfhd_size_and_base(buf, *tfhd, moof_offset, previous_end)
+    where = f"traf of track {track_id}"
+    decode_time: int | None = None
+    runs: list[SampleRun] = []
+    position = base
+    for fourcc, child_body, child_end in boxes:
+        if fourcc == "tfdt":
+            decode_time = _parse_tfdt(buf, child_body, child_end, where)
+        elif fourcc == "trun":
+            run = _trun_samples(buf, child_body, child_end, defaults, default_size, base,
+                                position, where)
+            runs.append(run)
+            position = run.data_offset + sum(run.sizes)
+    if decode_time is None:
+        raise Fmp4Error(f"the {where} has no tfdt box, so its decode time is unknown")
+    return TrackSamples(track_id, decode_time, tuple(runs)), position
+
+
+def _tfhd_size_and_base(buf: bytes, body: int, end: int, moof_offset: int,
+                        previous_end: int) -> tuple[int, int]:
+    """(default sample size, base data offset) of a tfhd already checked by _parse_tfhd."""
+    flags = _U32.unpack_from(buf, body)[0] & 0xFFFFFF
+    pos = body + 8
+    base = moof_offset if flags & _TFHD_DEFAULT_BASE_IS_MOOF else previous_end
+    if flags & _TFHD_BASE_DATA_OFFSET:
+        _check_room(body, end, pos + 8 - body, "tfhd")
+        base = int(_U64.unpack_from(buf, pos)[0])
+        pos += 8
+    if flags & _TFHD_SAMPLE_DESCRIPTION_INDEX:
+        pos += 4
+    if flags & _TFHD_DEFAULT_DURATION:
+        pos += 4
+    size = int(_U32.unpack_from(buf, pos)[0]) if flags & _TFHD_DEFAULT_SIZE else 0
+    return size, base
+
+
+def _trun_samples(buf: bytes, body: int, end: int, defaults: _Defaults, default_size: int,
+                  base: int, position: int, where: str) -> SampleRun:
+    _check_room(body, end, 8, f"trun in the {where}")
+    version_flags, count = struct.unpack_from(">II", buf, body)
+    version, flags = version_flags >> 24, version_flags & 0xFFFFFF
+    pos = body + 8
+    if flags & _TRUN_DATA_OFFSET:
+        _check_room(body, end, pos + 4 - body, f"trun in the {where}")
+        (relative,) = struct.unpack_from(">i", buf, pos)
+        position = base + relative
+        pos += 4
+    first_flags: int | None = None
+    if flags & _TRUN_FIRST_SAMPLE_FLAGS:
+        _check_room(body, end, pos + 4 - body, f"trun in the {where}")
+        (first_flags,) = _U32.unpack_from(buf, pos)
+        pos += 4
+    per_sample = [bit for bit in (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTS_OFFSET)
+                  if flags & bit]
+    stride = len(per_sample)
+    if end - pos < 4 * stride * count:
+        raise Fmp4Error(f"the trun in the {where} lists {count} samples but is too short "
+                        "to hold them")
+    values = struct.unpack_from(f">{stride * count}I", buf, pos) if stride else ()
+
+    def column(bit: int, default: int) -> tuple[int, ...]:
+        if flags & bit:
+            return tuple(values[per_sample.index(bit)::stride])
+        return (default,) * count
+
+    sample_flags = column(_TRUN_FLAGS, defaults.flags)
+    if first_flags is not None and count:
+        sample_flags = (first_flags, *sample_flags[1:])
+    offsets = column(_TRUN_CTS_OFFSET, 0)
+    if version == 1:  # signed composition offsets
+        offsets = tuple(o - (1 << 32) if o & 0x80000000 else o for o in offsets)
+    return SampleRun(data_offset=position, durations=column(_TRUN_DURATION, defaults.duration),
+                     sizes=column(_TRUN_SIZE, default_size), flags=sample_flags,
+                     composition_offsets=offsets)
+
+
+def sample_descriptions(data: bytes) -> dict[int, bytes]:
+    """Each track's whole stsd box (header included), by track id, from an init segment:
+    what a writer of another MP4 of the same stream copies (avc1/hvc1 with avcC/hvcC,
+    mp4a with esds)."""
+    info = parse_init(data)
+    pos = 0
+    found: dict[int, bytes] = {}
+    while pos < info.size:
+        header = _top_level_header(data, pos, info.size)
+        if isinstance(header, str):
+            raise Fmp4Error(f"init segment: {header}")
+        fourcc, header_size, box_size = header
+        if fourcc == "moov":
+            for child, body, end in _iter_boxes(data, pos + header_size, pos + box_size,
+                                                 "moov"):
+                if child == "trak":
+                    track_id, stsd = _trak_stsd(data, body, end)
+                    found[track_id] = stsd
+        pos += box_size
+    return found
+
+
+def _trak_stsd(buf: bytes, body: int, end: int) -> tuple[int, bytes]:
+    trak = _children(buf, body, end, "trak")
+    track_id = _parse_tkhd(buf, *_need(trak, "tkhd", "a trak"))
+    where = f"track {track_id}"
+    mdia = _children(buf, *_need(trak, "mdia", where), f"{where} mdia")
+    minf = _children(buf, *_need(mdia, "minf", f"{where} mdia"), f"{where} minf")
+    stbl = _children(buf, *_need(minf, "stbl", f"{where} minf"), f"{where} stbl")
+    stsd_body, stsd_end = _need(stbl, "stsd", f"{where} stbl")
+    start = stsd_body - 8  # a 64-bit size (never written for an stsd) has 8 bytes more
+    if _U32.unpack_from(buf, start)[0] != stsd_end - start:
+        start -= 8
+    return track_id, bytes(buf[start:stsd_end])
 
 
 # --- streaming -------------------------------------------------------------------------------
