@@ -46,6 +46,11 @@ class DataDir:
         return self.root / "motion.db"
 
     @property
+    def tags_db(self) -> Path:
+        """Named tags at instants of the recordings (see nvrd/playback/tags.py)."""
+        return self.root / "tags.db"
+
+    @property
     def tls(self) -> Path:
         return self.root / "tls"
 

@@ -8,9 +8,10 @@ to every waiter at once, then disarms: the reader thread never decodes.
 
 ``to_jpeg`` turns that ``KeyFrame`` into a ``Picture``: a decoder made from the session's
 codec parameters decodes that one packet (a key frame needs no other), the frame is
-converted to full-range YUV and PyAV's ``mjpeg`` encoder writes the JPEG at a fixed
-quantiser. It is blocking CPU work (a few ms for 640x360, tens for 4K): the service runs
-it in a worker thread, never on the loop nor in the reader thread.
+converted to full-range YUV (and scaled down, when a width is asked) and PyAV's ``mjpeg``
+encoder writes the JPEG at a fixed quantiser (``encode_jpeg``, which pictures decoded
+from recordings share). It is blocking CPU work (a few ms for 640x360, tens for 4K):
+the service runs it in a worker thread, never on the loop nor in the reader thread.
 
 Quality: the vendor's levels 1-6 (6 = best), which the installer knows from the
 camera's own "snapshot quality" setting, mapped onto the JPEG encoder's quantiser
@@ -149,27 +150,47 @@ class FrameGrabber:
         self._session = None
 
 
-def to_jpeg(key: KeyFrame, level: int) -> Picture:
-    """Decode ``key`` and encode it as a JPEG at quality ``level`` (1-6). Blocking."""
-    frame = _decode(key)
+def to_jpeg(key: KeyFrame, level: int, width: int | None = None) -> Picture:
+    """Decode ``key`` and encode it as a JPEG at quality ``level`` (1-6), scaled to
+    ``width`` (see :func:`encode_jpeg`). Blocking."""
+    return encode_jpeg(_decode(key), level, width)
+
+
+def scaled_size(width: int, height: int, to_width: int | None) -> tuple[int, int]:
+    """The size of a ``width``x``height`` picture scaled to ``to_width`` keeping its aspect:
+    never larger than the picture (the browser scales up for free, a bigger JPEG costs
+    bytes), both sides even (4:2:0 chroma has half the resolution), at least 2x2."""
+    if to_width is None or to_width >= width:
+        return width, height
+    new_width = max(2, to_width - to_width % 2)
+    new_height = max(2, round(height * new_width / width / 2) * 2)
+    return new_width, new_height
+
+
+def encode_jpeg(frame: av.VideoFrame, level: int, width: int | None = None) -> Picture:
+    """``frame`` as a JPEG at quality ``level`` (1-6), scaled down to ``width`` (None:
+    its own size; see :func:`scaled_size`) in the same swscale pass that converts it to
+    full range. Blocking (used for recorded pictures too, nvrd/playback/stills.py)."""
+    out_width, out_height = scaled_size(frame.width, frame.height, width)
     qscale = QSCALE_OF_LEVEL[level]
     encoder = av.CodecContext.create("mjpeg", "w")
     if not isinstance(encoder, av.VideoCodecContext):
         raise PictureError("this FFmpeg has no JPEG encoder")
-    encoder.width, encoder.height = frame.width, frame.height
+    encoder.width, encoder.height = out_width, out_height
     encoder.pix_fmt = JPEG_PIXEL_FORMAT
     encoder.time_base = Fraction(1, 25)  # required by the encoder; one picture has no rate
     encoder.qscale = True  # a fixed quantiser, not a bit rate
     encoder.qmin = encoder.qmax = qscale
     try:
-        image = frame.reformat(format=JPEG_PIXEL_FORMAT)
+        image = frame.reformat(width=out_width, height=out_height, format=JPEG_PIXEL_FORMAT,
+                               interpolation="AREA" if out_width < frame.width else None)
         packets = [*encoder.encode(image), *encoder.encode(None)]
     except av.error.FFmpegError as exc:
         raise PictureError(f"the picture could not be encoded as a JPEG: {exc}") from exc
     jpeg = b"".join(bytes(p) for p in packets)
     if not jpeg:
         raise PictureError("the JPEG encoder produced nothing")
-    return Picture(jpeg, frame.width, frame.height)
+    return Picture(jpeg, out_width, out_height)
 
 
 def _decode(key: KeyFrame) -> av.VideoFrame:

@@ -64,6 +64,17 @@ class SnapshotError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class LivePicture:
+    """A picture of a channel now (:meth:`SnapshotService.picture`), not stored."""
+
+    picture: Picture
+    stream: str
+    """The stream its key frame came from: main or sub."""
+    time_us: int
+    """UTC microseconds: when the key frame arrived."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Settings:
     quality: int
     timeout_s: float
@@ -164,6 +175,21 @@ class SnapshotService(Service):
                      reason, record.width, record.height, record.size_bytes)
         return record
 
+    async def picture(self, channel: int, *, stream: str | None = None,
+                      width: int | None = None) -> LivePicture:
+        """The channel's next key frame as a JPEG scaled to ``width``, not stored (the
+        picture API's "now", live thumbnails): of ``stream`` when given, else of the
+        stream ``take`` would use. Raises ``SnapshotError`` as ``take`` does."""
+        self._check_running(channel)
+        streams = None if stream is None else [stream]
+        key = await self._key_frame(channel, streams)
+        self._check_running(channel)
+        try:
+            picture = await self._in_worker(to_jpeg, key, self._settings.quality, width)
+        except PictureError as exc:
+            raise SnapshotError(channel, f"no picture: {exc}", "undecodable") from exc
+        return LivePicture(picture, key.stream, key.time_us)
+
     def request(self, channel: int, *, reason: str, event_id: int | None) -> None:
         """Take a snapshot in the background (event linkage): returns at once; a failure
         is logged as a warning, never raised. Loop-only."""
@@ -212,9 +238,13 @@ class SnapshotService(Service):
             grabber = self._grabbers[(channel, stream)] = FrameGrabber(channel, stream)
         return grabber
 
-    async def _key_frame(self, channel: int) -> KeyFrame:
+    async def _key_frame(self, channel: int, streams: list[str] | None = None) -> KeyFrame:
         camera = self._camera(channel)
-        streams = self._streams_to_try(camera)
+        if streams is None:
+            streams = self._streams_to_try(camera)
+        elif streams == ["sub"] and camera.sub is None:
+            raise SnapshotError(channel, "no picture: the camera has no sub stream",
+                                "no_camera")
         loop = asyncio.get_running_loop()
         got: asyncio.Future[KeyFrame] = loop.create_future()
 

@@ -551,6 +551,16 @@ class CatalogReader:
             {"channel": channel, "stream": stream, "start": start_us, "end": end_us,
              "mask": type_mask}, "ORDER BY start_us, id")]
 
+    def locked_intervals(self, channel: int, stream: str, start_us: int, end_us: int
+                         ) -> list[Interval]:
+        """The locked segments overlapping ``[start_us, end_us)`` as bare intervals, by
+        start time (the timeline's lock marks; retention never deletes these)."""
+        return [Interval(*r) for r in self._query(
+            "start_us, end_us, types", f"channel = :channel AND stream = :stream AND "
+                                       f"{_OVERLAPS} AND locked = 1",
+            {"channel": channel, "stream": stream, "start": start_us, "end": end_us},
+            "ORDER BY start_us, id")]
+
     def oldest_start_by_channel(self) -> dict[int, int]:
         """Per channel with footage, the start of its oldest segment (locked included):
         data derived from recordings (motion bitmaps) is useless before it. One indexed

@@ -246,6 +246,18 @@ class StorageService(Service):
         return [Interval(max(i.start_us, start_us), min(i.end_us, end_us), i.types)
                 for i in merged]
 
+    async def locked_intervals(self, channel: int, stream: str | None, start_us: int,
+                               end_us: int) -> list[Interval]:
+        """The locked spans of a channel's stream (None: of either stream) within a range
+        (clipped to it), merged across volumes and streams; types are OR-ed per span."""
+        streams = ("main", "sub") if stream is None else (stream,)
+        found = await self._each_reader(lambda reader: [
+            i for s in streams for i in reader.locked_intervals(channel, s, start_us, end_us)])
+        merged = merge_intervals((i for _, intervals in found for i in intervals),
+                                 split_on_types=False)
+        return [Interval(max(i.start_us, start_us), min(i.end_us, end_us), i.types)
+                for i in merged]
+
     async def segments(self, channel: int, stream: str, start_us: int, end_us: int,
                        type_mask: int = ALL_TYPES) -> list[tuple[str, SegmentRow]]:
         """The segments overlapping a range on every volume, oldest first."""
