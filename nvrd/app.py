@@ -9,6 +9,9 @@ judge the whole box once all have started) → storage (volumes, writers) → ba
 in the drive bays, mounted and attached to storage) → recorder (what to record, where)
 → snapshots and motion (taps on the ingest's streams, in place before the first reader
 runs, so no reader is swapped once it records; motion publishes on the event bus) →
+live video (a tap too, registered before the readers run; sources come and go with
+viewers) →
+recorded pictures and tags (they read storage; tags.db in the data directory) →
 ingest (readers feeding the recorder and the taps) → notify (MQTT, webhooks) → linkage
 (subscribed to the bus; drives relays, recording, PTZ, snapshots, notifications) → live
 sources (the services' hooks feeding the live event stream) → web.
@@ -64,6 +67,9 @@ from nvrd.linkage.service import LinkageService
 from nvrd.motion.service import MotionService
 from nvrd.notify.service import NotifyService
 from nvrd.paths import DataDir
+from nvrd.playback.live import LiveVideoService
+from nvrd.playback.stills import StillService
+from nvrd.playback.tags import TagService
 from nvrd.record.ingest_service import IngestService
 from nvrd.record.recorder import RecorderService
 from nvrd.service import Service
@@ -139,6 +145,11 @@ class Application:
         self.ingest: IngestService | None = None
         self.snapshots: SnapshotService | None = None
         self.motion: MotionService | None = None
+        self.live_video: LiveVideoService | None = None
+        """Live video for the browser (a tap on the ingest's streams while watched)."""
+        self.stills: StillService | None = None
+        """Recorded pictures (a past instant, timeline thumbnails)."""
+        self.tags: TagService | None = None
         self.notify: NotifyService | None = None
         self.linkage: LinkageService | None = None
         self.web: WebService | None = None
@@ -368,12 +379,15 @@ class Application:
         self.recorder = RecorderService(config, self.storage, self.audit)
         self.ingest = IngestService(config, self.audit, sinks=self.recorder.segmenter)
         self.snapshots = SnapshotService(config, self.ingest, self._data)
+        self.stills = StillService(config, self.storage)
+        self.tags = TagService(self._data.tags_db)
         self.events = EventService(config, self._data.events_db, self.live,
                                    hardware=self.hardware, ingest=self.ingest,
                                    storage=self.storage, bays=self.bays,
                                    authenticator=self.accounts.authenticator)
         self.motion = MotionService(config, self.ingest, self.events.bus, self._data.motion_db,
                                     oldest_footage=self.storage.oldest_footage_us)
+        self.live_video = LiveVideoService(config, self.ingest)
         self.notify = NotifyService(config)
         self.linkage = LinkageService(config, self.events, hardware=self.hardware,
                                       recorder=self.recorder, snapshots=self.snapshots,
@@ -386,6 +400,8 @@ class Application:
                               app_values={DAEMON_KEY: self})
         return [self.audit, self.timesync, self.accounts, self.hardware, self.events,
                 self.storage, self.bays, self.recorder, self.snapshots, self.motion,
+                self.live_video,
+                self.stills, self.tags,
                 self.ingest, self.notify, self.linkage, *self._extra_services,
                 LiveSources(self.live, status=self.status, audit=self.audit,
                             storage=self.storage, bays=self.bays, hardware=self.hardware),

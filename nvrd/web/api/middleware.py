@@ -106,4 +106,7 @@ class SecurityHeaders:
         if self._https:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         if request.path.startswith(API_PREFIX):
-            response.headers["Cache-Control"] = "no-store"
+            # API answers are personal and current: never stored, unless the route itself
+            # says otherwise (a picture of the past never changes: ``private, max-age``,
+            # so only this browser keeps it, never a shared cache)
+            response.headers.setdefault("Cache-Control", "no-store")

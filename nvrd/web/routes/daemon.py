@@ -19,6 +19,9 @@ from nvrd.hardware.service import HardwareService
 from nvrd.linkage.service import LinkageService
 from nvrd.notify.service import NotifyService
 from nvrd.paths import DataDir
+from nvrd.playback.live import LiveVideoService
+from nvrd.playback.stills import StillService
+from nvrd.playback.tags import TagService
 from nvrd.record.ingest_service import IngestService
 from nvrd.record.recorder import RecorderService
 from nvrd.snapshots import SnapshotService
@@ -47,6 +50,10 @@ class Daemon(Protocol):
     ingest: IngestService | None
     snapshots: SnapshotService | None
     """JPEG snapshots: take one now, find them, serve their files."""
+    stills: StillService | None
+    """Pictures of recorded instants (timeline thumbnails)."""
+    tags: TagService | None
+    live_video: LiveVideoService | None
     web: WebService | None
     live: LiveFeed
     """The live event feed (``GET /api/v1/events/live`` subscribes to it)."""

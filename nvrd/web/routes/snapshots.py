@@ -95,8 +95,8 @@ class SnapshotPage(BaseModel):
 
 
 def _service(ctx: Context) -> SnapshotService:
-    service = getattr(daemon(ctx), "snapshots", None)
-    if not isinstance(service, SnapshotService):
+    service = daemon(ctx).snapshots
+    if service is None:
         raise unavailable("the snapshot service", code="service_unavailable")
     return service
 
