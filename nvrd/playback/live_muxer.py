@@ -40,7 +40,8 @@ import av.error
 import av.video.stream
 
 from nvrd.playback.live_codec import CodecStringError, mse_codec_string
-from nvrd.record.fmp4 import BoxSplitter, Fmp4Error, InitInfo, parse_init, parse_moof
+from nvrd.record.fmp4 import Fmp4Error, InitInfo, parse_init, parse_moof
+from nvrd.record.muxer import BoxSink
 
 __all__ = ["MUXER_OPTIONS", "LiveClock", "LiveFragment", "LiveInit", "LiveMuxer",
            "LiveMuxerError"]
@@ -130,21 +131,6 @@ class LiveClock:
         return out, out + composition
 
 
-class _Sink:
-    """What the muxer writes into: its output cut into whole top-level boxes."""
-
-    def __init__(self) -> None:
-        self.splitter = BoxSplitter()
-        self.boxes: list[tuple[str, bytes]] = []
-
-    def write(self, data: bytes) -> int:
-        self.boxes.extend(self.splitter.feed(data))
-        return len(data)
-
-    def seekable(self) -> bool:
-        return False
-
-
 class LiveMuxer:
     """One session of one stream: feed it the reader's packets, get fragments.
 
@@ -152,7 +138,7 @@ class LiveMuxer:
     """
 
     def __init__(self, video: av.video.stream.VideoStream) -> None:
-        self._sink = _Sink()
+        self._sink = BoxSink()
         try:
             self._out = av.open(self._sink, "w", format="mp4", options=dict(MUXER_OPTIONS))
             self._video = self._out.add_stream_from_template(video)

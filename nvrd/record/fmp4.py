@@ -500,29 +500,59 @@ def _parse_tfdt(buf: bytes, body: int, end: int, where: str) -> int:
     return int(_U32.unpack_from(buf, body + 4)[0])
 
 
-def _parse_trun(buf: bytes, body: int, end: int, defaults: _Defaults,
-                where: str) -> tuple[int, int, bool]:
-    """(sample count, duration, first sample is sync) of one trun."""
+@dataclass(frozen=True, slots=True)
+class _TrunTable:
+    """A trun's header and its per-sample table (one column per field present)."""
+
+    version: int
+    flags: int
+    count: int
+    data_offset: int | None
+    first_flags: int | None
+    fields: list[int]
+    values: tuple[int, ...]
+
+    def column(self, bit: int, default: int) -> tuple[int, ...]:
+        if self.flags & bit:
+            stride = len(self.fields)
+            return tuple(self.values[self.fields.index(bit)::stride])
+        return (default,) * self.count
+
+
+def _read_trun(buf: bytes, body: int, end: int, where: str) -> _TrunTable:
     _check_room(body, end, 8, f"trun in the {where}")
     version_flags, count = struct.unpack_from(">II", buf, body)
     flags = version_flags & 0xFFFFFF
     pos = body + 8
+    data_offset: int | None = None
     if flags & _TRUN_DATA_OFFSET:
+        _check_room(body, end, pos + 4 - body, f"trun in the {where}")
+        (data_offset,) = struct.unpack_from(">i", buf, pos)
         pos += 4
     first_flags: int | None = None
     if flags & _TRUN_FIRST_SAMPLE_FLAGS:
         _check_room(body, end, pos + 4 - body, f"trun in the {where}")
         (first_flags,) = _U32.unpack_from(buf, pos)
         pos += 4
-    per_sample = [bit for bit in (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTS_OFFSET)
-                  if flags & bit]
-    stride = len(per_sample)
+    fields = [bit for bit in (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTS_OFFSET)
+              if flags & bit]
+    stride = len(fields)
     if end - pos < 4 * stride * count:
         raise Fmp4Error(f"the trun in the {where} lists {count} samples but is too short "
                         "to hold them")
+    values = struct.unpack_from(f">{stride * count}I", buf, pos) if stride else ()
+    return _TrunTable(version_flags >> 24, flags, count, data_offset, first_flags, fields,
+                      values)
+
+
+def _parse_trun(buf: bytes, body: int, end: int, defaults: _Defaults,
+                where: str) -> tuple[int, int, bool]:
+    """(sample count, duration, first sample is sync) of one trun."""
+    trun = _read_trun(buf, body, end, where)
+    count, flags, values, stride = trun.count, trun.flags, trun.values, len(trun.fields)
+    per_sample, first_flags = trun.fields, trun.first_flags
     if count == 0:
         return 0, 0, False
-    values = struct.unpack_from(f">{stride * count}I", buf, pos) if stride else ()
     if flags & _TRUN_DURATION:
         duration = sum(values[per_sample.index(_TRUN_DURATION)::stride])
     else:
@@ -639,41 +669,18 @@ def _tfhd_size_and_base(buf: bytes, body: int, end: int, moof_offset: int,
 
 def _trun_samples(buf: bytes, body: int, end: int, defaults: _Defaults, default_size: int,
                   base: int, position: int, where: str) -> SampleRun:
-    _check_room(body, end, 8, f"trun in the {where}")
-    version_flags, count = struct.unpack_from(">II", buf, body)
-    version, flags = version_flags >> 24, version_flags & 0xFFFFFF
-    pos = body + 8
-    if flags & _TRUN_DATA_OFFSET:
-        _check_room(body, end, pos + 4 - body, f"trun in the {where}")
-        (relative,) = struct.unpack_from(">i", buf, pos)
-        position = base + relative
-        pos += 4
-    first_flags: int | None = None
-    if flags & _TRUN_FIRST_SAMPLE_FLAGS:
-        _check_room(body, end, pos + 4 - body, f"trun in the {where}")
-        (first_flags,) = _U32.unpack_from(buf, pos)
-        pos += 4
-    per_sample = [bit for bit in (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTS_OFFSET)
-                  if flags & bit]
-    stride = len(per_sample)
-    if end - pos < 4 * stride * count:
-        raise Fmp4Error(f"the trun in the {where} lists {count} samples but is too short "
-                        "to hold them")
-    values = struct.unpack_from(f">{stride * count}I", buf, pos) if stride else ()
-
-    def column(bit: int, default: int) -> tuple[int, ...]:
-        if flags & bit:
-            return tuple(values[per_sample.index(bit)::stride])
-        return (default,) * count
-
-    sample_flags = column(_TRUN_FLAGS, defaults.flags)
-    if first_flags is not None and count:
-        sample_flags = (first_flags, *sample_flags[1:])
-    offsets = column(_TRUN_CTS_OFFSET, 0)
-    if version == 1:  # signed composition offsets
+    trun = _read_trun(buf, body, end, where)
+    if trun.data_offset is not None:
+        position = base + trun.data_offset
+    sample_flags = trun.column(_TRUN_FLAGS, defaults.flags)
+    if trun.first_flags is not None and trun.count:
+        sample_flags = (trun.first_flags, *sample_flags[1:])
+    offsets = trun.column(_TRUN_CTS_OFFSET, 0)
+    if trun.version == 1:  # signed composition offsets
         offsets = tuple(o - (1 << 32) if o & 0x80000000 else o for o in offsets)
-    return SampleRun(data_offset=position, durations=column(_TRUN_DURATION, defaults.duration),
-                     sizes=column(_TRUN_SIZE, default_size), flags=sample_flags,
+    return SampleRun(data_offset=position,
+                     durations=trun.column(_TRUN_DURATION, defaults.duration),
+                     sizes=trun.column(_TRUN_SIZE, default_size), flags=sample_flags,
                      composition_offsets=offsets)
 
 

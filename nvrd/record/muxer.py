@@ -53,8 +53,9 @@ class Fragment:
     """The fragment starts with a video keyframe (a place playback can seek to)."""
 
 
-class _Sink:
-    """What the muxer writes into; PyAV calls ``write`` from inside ``mux``."""
+class BoxSink:
+    """What an FFmpeg mp4 muxer writes into (PyAV calls ``write`` from inside ``mux``):
+    its output cut into whole top-level boxes. Also the live view's muxer's."""
 
     def __init__(self) -> None:
         self.splitter = BoxSplitter()
@@ -73,7 +74,7 @@ class SegmentMuxer:
 
     def __init__(self, video: av.video.stream.VideoStream,
                  audio: av.audio.stream.AudioStream | None, base_us: int) -> None:
-        self._sink = _Sink()
+        self._sink = BoxSink()
         self._out = av.open(self._sink, "w", format="mp4", options=dict(MUXER_OPTIONS))
         self._video_in = video
         self._video = self._out.add_stream_from_template(video)
