@@ -61,6 +61,22 @@ def camera_toml(channel: int, main_url: str, sub_url: str | None = None) -> str:
     return text
 
 
+RECORDING_VOLUME = """
+[storage]
+full_policy = "overwrite"
+min_free_percent = 1
+reserve_minutes = 0
+
+[[storage.volumes]]
+path = "v1"
+
+[recording]
+segment_seconds = 10
+"""
+"""Recording onto ``<data dir>/v1`` (prepare it first: ``prepare_volume``) in 10 s
+segments, overwriting when full."""
+
+
 def config_toml(web_port: int, cameras: str = "", extra: str = "") -> str:
     """A small live configuration: fast reconnects so outage tests stay short."""
     return (

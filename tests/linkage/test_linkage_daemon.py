@@ -19,6 +19,7 @@ from hal.ptz import PtzProtocol
 from hal.ptz.commands import describe
 from nvrd.storage.model import RecordType
 from nvrd.storage.volume import prepare_volume
+from tests.daemon_harness import RECORDING_VOLUME
 from tests.events.harness import HANG_GUARD_S, Box, running_box
 from tools.fakecam.control import CameraSpec, StartFakeCams, StreamSpec
 
@@ -27,18 +28,6 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 SMALL = StreamSpec(320, 240, 25, 25, 300)
 LATCH_S = 2
 PRE_RECORD_S = 3
-VOLUME = """
-[storage]
-full_policy = "overwrite"
-min_free_percent = 1
-reserve_minutes = 0
-
-[[storage.volumes]]
-path = "v1"
-
-[recording]
-segment_seconds = 10
-"""
 ALARM_ALL_DAY = [{"start": "00:00", "end": "24:00", "type": "alarm"}]
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
         "holiday")
@@ -51,7 +40,7 @@ DOOR_RULE = {"name": "door", "kind": "alarm_input", "source": "alarm-in:1",
 async def box(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Box]:
     data = tmp_path_factory.mktemp("linkage")
     prepare_volume(data / "v1", "v1")
-    async with running_box(data, VOLUME) as running:
+    async with running_box(data, RECORDING_VOLUME) as running:
         yield running
 
 

@@ -23,7 +23,7 @@ from yarl import URL
 
 from nvrd.playback.live import VIEWER_MAX_BYTES, LiveVideoService, ViewerStats
 from nvrd.storage.volume import prepare_volume
-from tests.daemon_harness import camera_toml
+from tests.daemon_harness import RECORDING_VOLUME, camera_toml
 from tests.events.harness import Box, Client, running_box
 from tests.playback.live_harness import decode
 from tools.fakecam.control import CameraSpec, FakeCamServer, StartFakeCams, StreamSpec
@@ -339,18 +339,6 @@ async def test_a_logout_ends_the_live_view(tmp_path: Path, cams: FakeCamServer) 
         assert got.close_code == 1008, got.close_reason
 
 
-RECORDING = """
-[storage]
-full_policy = "overwrite"
-min_free_percent = 1
-reserve_minutes = 0
-
-[[storage.volumes]]
-path = "v1"
-
-[recording]
-segment_seconds = 10
-"""
 
 
 @pytest.mark.slow
@@ -360,7 +348,7 @@ async def test_the_recorder_s_segment_cuts_do_not_show_in_live_view(
     (from 0 at each cut); it hands the packet back unchanged, so live view, a tap after
     it, plays straight through the cut on the camera's own timeline."""
     prepare_volume(tmp_path / "v1", "v1")
-    async with running_box(tmp_path, RECORDING + camera(cams)) as box:
+    async with running_box(tmp_path, RECORDING_VOLUME + camera(cams)) as box:
         await until("the sub stream records", lambda: _segment_start(box) is not None)
         async with viewing(box, box.admin) as viewer:
             await viewer.frames(2)

@@ -19,6 +19,7 @@ from multidict import CIMultiDict
 
 from nvrd.storage.volume import prepare_volume
 from nvrd.system.auditlog import AuditRecord
+from tests.daemon_harness import RECORDING_VOLUME
 from tests.events.harness import HANG_GUARD_S, Box, Client, running_box
 from tests.playback.conftest import decode
 from tools.fakecam.control import CameraSpec, FakeCamServer, StreamSpec, gst_unavailable_reason
@@ -26,18 +27,6 @@ from tools.fakecam.control import CameraSpec, FakeCamServer, StreamSpec, gst_una
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow, pytest.mark.gst]
 
 SMALL = StreamSpec(320, 240, 25, 25, 300)
-RECORDING = """
-[storage]
-full_policy = "overwrite"
-min_free_percent = 1
-reserve_minutes = 0
-
-[[storage.volumes]]
-path = "v1"
-
-[recording]
-segment_seconds = 10
-"""
 FOOTAGE_S = 13
 """Enough for one closed 10 s segment and an open one after it."""
 
@@ -65,7 +54,7 @@ async def box(tmp_path_factory: pytest.TempPathFactory, camera_url: str) -> Asyn
     data = tmp_path_factory.mktemp("playback")
     prepare_volume(data / "v1", "v1")
     camera = f'[[cameras]]\nchannel = 1\nmain = {{ url = "{camera_url}" }}\n'
-    async with running_box(data, RECORDING + camera) as running:
+    async with running_box(data, RECORDING_VOLUME + camera) as running:
         yield running
 
 
