@@ -27,6 +27,7 @@ from nvrd.storage.catalog import SegmentRow
 from nvrd.storage.volume import prepare_volume
 from nvrd.web.routes.recording import from_us
 from tests.daemon_harness import camera_toml, config_toml, free_port, running_app
+from tests.playback.conftest import decode as decode_video
 from tests.web.api.harness import USER_HEADER, HeaderAuthenticator
 from tools.fakecam.control import CameraSpec, FakeCamServer, StartFakeCams, StreamSpec
 
@@ -198,7 +199,7 @@ async def test_past_pictures_show_the_key_frame_at_or_before_the_instant(nvr: Nv
     assert at_us - 2_000_000 < picture_time(answer) <= at_us
 
 
-async def test_a_gap_has_no_picture_and_no_thumbnails(nvr: Nvr) -> None:
+async def test_a_camera_outage_is_a_gap_in_pictures_thumbnails_and_playback(nvr: Nvr) -> None:
     async def recorded_some() -> bool:
         return any(r.end_us - r.start_us > 3_000_000 for r in await nvr.rows("sub"))
     await poll_until("a few seconds of footage", recorded_some)
@@ -260,3 +261,24 @@ async def test_a_gap_has_no_picture_and_no_thumbnails(nvr: Nvr) -> None:
     answer = await nvr.get("/api/v1/channels/1/thumbnails", user=VIEWER, start=iso(start),
                            end=iso(end))
     assert answer.status == 403
+
+    # playback over the outage: the plan lists the gap, and the file keeps wall time
+    # across it (the decoded timestamps jump by the outage, nothing before or after it lost)
+    plan = await nvr.get("/api/v1/channels/1/recordings", user=REVIEWER, start=iso(start),
+                         end=iso(end), stream="sub")
+    assert plan.status == 200, plan.body
+    [gap] = plan.body["gaps"]
+    gap_from = dt.datetime.fromisoformat(gap["start"])
+    gap_to = dt.datetime.fromisoformat(gap["end"])
+    assert abs(gap_from - from_us(gap_start)) <= dt.timedelta(seconds=1)
+    assert abs(gap_to - from_us(gap_end)) < dt.timedelta(milliseconds=1)  # 90 kHz ticks
+    video = await nvr.get(plan.body["url"], user=REVIEWER)
+    assert video.status == 200
+    decoded = decode_video(video.body)
+    assert not decoded.errors
+    steps = [b - a for a, b in zip(decoded.video_pts, decoded.video_pts[1:], strict=False)]
+    jump = max(steps)
+    assert jump == pytest.approx((gap_to - gap_from).total_seconds(), abs=0.1)
+    # the last frame before the jump is where the plan says the gap falls in the file
+    assert decoded.video_pts[steps.index(jump)] == pytest.approx(gap["at_seconds"], abs=0.1)
+    assert sorted(steps)[-2] < 0.1  # every other step is a frame
