@@ -180,9 +180,13 @@ async def test_past_pictures_show_the_key_frame_at_or_before_the_instant(nvr: Nv
     assert answer.status == 200, answer.body
     assert answer.headers["X-Nvrd-Picture-Stream"] == "main"
     main_row = next(r for r in await nvr.rows("main") if r.start_us <= at_us < r.end_us)
-    assert picture_time(answer) in {main_row.start_us + offset_us
-                                    for offset_us, _ in main_row.fragments}
-    assert picture_time(answer) <= at_us
+    if main_row.state == "closed":
+        assert picture_time(answer) in {main_row.start_us + offset_us
+                                        for offset_us, _ in main_row.fragments}
+    # (the main stream rotates at other instants: its segment may still be open, and
+    # an open segment's seek index reaches the catalog only when it closes)
+    assert main_row.start_us <= picture_time(answer) <= at_us
+    assert at_us - picture_time(answer) < 1_000_000  # a key frame every second
     assert (decode(answer.body).width, decode(answer.body).height) == (320, 240)
 
     # live view alone does not show recordings

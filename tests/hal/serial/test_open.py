@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
 import socket
 import termios
 from collections.abc import Iterator
@@ -150,4 +151,11 @@ def test_pty_slave_stays_usable_after_open_close(pty: PtyPair) -> None:
         port = open_serial(LineSettings(pty.slave_path))
         port.write(b"ok")
         port.close()
-    assert os.read(pty.master_fd, 16) == b"okok"
+    # the pty may hand the two writes over separately: read until both are in (a
+    # select with a hang guard, not a measure)
+    received = b""
+    while len(received) < 4:
+        ready, _, _ = select.select([pty.master_fd], [], [], 10)
+        assert ready, f"only {received!r} arrived"
+        received += os.read(pty.master_fd, 16)
+    assert received == b"okok"
