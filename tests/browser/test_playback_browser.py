@@ -7,6 +7,7 @@ across a file boundary, and the middle is (mostly) that boundary."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -40,9 +41,9 @@ async def play(page: BrowserPage, src: str) -> None:
                                   f"{exc.message.splitlines()[0]}") from exc
 
 
-async def plays_and_seeks(page: BrowserPage, src: str, length_s: float) -> None:
+async def plays_and_seeks(page: BrowserPage, src: str, length_s: float) -> dict[str, Any]:
     """``src`` (``length_s`` of main stream) plays from its start, paints pictures,
-    seeks to its middle, and plays on (fast) to its end."""
+    seeks to its middle, and plays on (fast) to its end; returns the state there."""
     await play(page, src)
     await advances(page, 2.0)
     frame = await painted_frame(page)
@@ -63,13 +64,13 @@ async def plays_and_seeks(page: BrowserPage, src: str, length_s: float) -> None:
     # on to the end, four times as fast: the rest (past the file boundary) plays too
     await page.page.evaluate("() => { document.getElementById('video').playbackRate = 4; }")
     await wait_for(page, "the video to play to its end", "() => nvrdProbe.state().ended")
-    end = await state(page)
-    assert end["currentTime"] >= end["duration"] - FRAME_S, end
+    return await state(page)
 
 
 async def test_a_recorded_range_plays_and_seeks(browser_box: BrowserBox,
                                                 browser_page: BrowserPage) -> None:
     start_us, end_us = await recorded_range_across_files(browser_box, SIDE_S)
     query = urlencode({"start": iso(start_us), "end": iso(end_us)})
-    await plays_and_seeks(browser_page, f"/api/v1/channels/1/recordings.mp4?{query}",
-                          (end_us - start_us) / 1e6)
+    end = await plays_and_seeks(browser_page, f"/api/v1/channels/1/recordings.mp4?{query}",
+                                (end_us - start_us) / 1e6)
+    assert end["ended"] and end["currentTime"] >= end["duration"] - FRAME_S, end
