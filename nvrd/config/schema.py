@@ -279,6 +279,34 @@ class MotionConfig(Section):
         MotionRegion(name="Region 1"),)
 
 
+class OnvifConfig(Section):
+    """How the recorder talks ONVIF to this camera (filled in by "add by address" or
+    plug-and-play; an RTSP-only camera has none)."""
+
+    host: Host
+    """The camera's address (IP or name) for ONVIF calls."""
+    port: Port = 80
+    """The camera's HTTP port (its ONVIF device service is ``/onvif/device_service``)."""
+    main_profile: Annotated[str, Field(max_length=64)] = ""
+    """The media profile token of the main stream (as GetProfiles names it)."""
+    sub_profile: Annotated[str, Field(max_length=64)] = ""
+    """The media profile token of the sub stream ("" when the camera has one profile)."""
+    events: bool = True
+    """Subscribe to the camera's own events (motion, tampering, line crossing,
+    intrusion, digital inputs) through a PullPoint."""
+    ptz: bool = False
+    """The camera is a network PTZ dome driven over ONVIF PTZ (the main profile's PTZ
+    configuration); cannot be combined with an RS-485 ``ptz`` dome."""
+    time_sync: bool = True
+    """Keep the camera's clock in step with the recorder's (ONVIF SetSystemDateAndTime)."""
+    manufacturer: Annotated[str, Field(max_length=64)] = ""
+    model: Annotated[str, Field(max_length=64)] = ""
+    serial: Annotated[str, Field(max_length=64)] = ""
+    mac: Annotated[str, Field(pattern=r"^([0-9a-f]{2}(:[0-9a-f]{2}){5})?$")] = ""
+    """Lower-case ``aa:bb:cc:dd:ee:ff``: how a camera that moved to a new address
+    (DHCP) is recognised when it is discovered again."""
+
+
 class CameraConfig(Section):
     """A camera on one channel: its streams, account and recording settings."""
 
@@ -314,6 +342,8 @@ class CameraConfig(Section):
     """An analogue-style PTZ dome on the RS-485 bus; none = no RS-485 PTZ."""
     motion: MotionConfig = Field(default_factory=MotionConfig)
     """Motion detection on the sub stream (needs ``sub``)."""
+    onvif: OnvifConfig | None = None
+    """The camera's ONVIF service (events, clock, PTZ, identity); none = RTSP only."""
 
     @model_validator(mode="after")
     def _motion_needs_sub(self) -> CameraConfig:
@@ -321,6 +351,14 @@ class CameraConfig(Section):
             raise located_error("motion detection runs on the sub stream: give the camera "
                                 "a sub stream URL, or set enabled = false",
                                 at=("motion", "enabled"), value=True)
+        return self
+
+    @model_validator(mode="after")
+    def _one_ptz(self) -> CameraConfig:
+        if self.ptz is not None and self.onvif is not None and self.onvif.ptz:
+            raise located_error("the camera has an RS-485 dome (ptz) already: use one or "
+                                "the other, or set onvif.ptz = false",
+                                at=("onvif", "ptz"), value=True)
         return self
 
 
@@ -628,6 +666,45 @@ class SnapshotsConfig(Section):
     """How long a snapshot waits for the camera's next key frame before it fails."""
 
 
+class PlugAndPlayConfig(Section):
+    """PoE plug-and-play (the vendor's behaviour): a camera powered on a PoE port is
+    found on that port's network, probed with these credentials and added to the
+    port's channel (the board profile's ``camera_channel``)."""
+
+    enabled: bool = True
+    username: Annotated[str, Field(max_length=64)] = "admin"
+    password: Annotated[SecretStr, Field(max_length=128)] = SecretStr("")
+    """No default: until one is set, plug-and-play finds cameras but cannot add them
+    (it says so). Never shown in logs, errors or the API."""
+    activate: bool = True
+    """A camera found inactive (no password yet) is activated with ``username`` and
+    ``password``, as the vendor's recorders do with their own admin password."""
+    wait_seconds: Annotated[int, Field(ge=10, le=600)] = 180
+    """How long after power-on the camera may take to boot and answer."""
+
+
+class CameraTimeConfig(Section):
+    """Keeping the cameras' clocks in step with the recorder's."""
+
+    interval_minutes: Annotated[int, Field(ge=1, le=1440)] = 60
+    """How often each camera's clock is read (and set when it has drifted)."""
+    max_drift_seconds: Annotated[float, Field(ge=0.5, le=3600)] = 2.0
+    """A camera clock further off than this is set (cameras with ``onvif.time_sync``)."""
+
+
+class CameraNetworkConfig(Section):
+    """Finding cameras: WS-Discovery, plug-and-play on the PoE ports, camera clocks."""
+
+    interfaces: Annotated[tuple[Annotated[str, StringConstraints(
+        pattern=r"^[A-Za-z0-9_.:-]{1,15}$")], ...], Field(max_length=16)] = ()
+    """The network interfaces WS-Discovery probes; empty = every interface with an IPv4
+    address except loopback."""
+    discovery_seconds: Annotated[float, Field(ge=0.5, le=30)] = 3.0
+    """How long a search waits for cameras to answer."""
+    plug_and_play: PlugAndPlayConfig = Field(default_factory=PlugAndPlayConfig)
+    time: CameraTimeConfig = Field(default_factory=CameraTimeConfig)
+
+
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -651,6 +728,7 @@ class NvrConfig(Section):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    camera_network: CameraNetworkConfig = Field(default_factory=CameraNetworkConfig)
     cameras: Annotated[tuple[CameraConfig, ...], Field(max_length=MAX_CHANNELS)] = ()
 
     @field_validator("cameras")

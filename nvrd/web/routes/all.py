@@ -5,6 +5,8 @@ from __future__ import annotations
 from nvrd.web.api.registry import ApiRegistry
 from nvrd.web.routes import (
     accounts,
+    camera_csv,
+    camera_setup,
     cameras,
     events,
     hardware,
@@ -24,7 +26,8 @@ from nvrd.web.routes import (
 
 def daemon_apis() -> list[ApiRegistry]:
     """The route registries of the subjects, in the order the API document lists them."""
-    return [accounts.routes, cameras.routes, recording.routes, storage.routes,
+    return [accounts.routes, cameras.routes, camera_setup.routes,
+            camera_csv.routes, recording.routes, storage.routes,
             hardware.routes, system.routes, security.routes, events.routes, linkage.routes,
             snapshots.routes, live.routes, playback.routes, stills.routes,
             tags.routes, live_video.routes]
