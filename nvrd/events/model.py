@@ -40,6 +40,13 @@ class EventKind(enum.StrEnum):
     POE_OVERCURRENT = "poe_overcurrent"
     POE_BUDGET = "poe_budget"
     POE_DISCONNECTED = "poe_disconnected"
+    CAMERA_MOTION = "camera_motion"
+    """Motion the camera itself detected (ONVIF events), besides the recorder's own."""
+    TAMPERING = "tampering"
+    LINE_CROSSING = "line_crossing"
+    INTRUSION = "intrusion"
+    CAMERA_INPUT = "camera_input"
+    """A contact wired to the camera's own alarm input."""
 
 
 class Action(enum.StrEnum):
@@ -82,7 +89,9 @@ class KindInfo:
     kind: EventKind
     label: str
     group: str
-    """``alarm`` (inputs, motion, video loss) or ``exception`` (faults), as in the manual."""
+    """``alarm`` (inputs, motion, video loss), ``exception`` (faults), ``camera`` (what a
+    camera reports of itself: its motion, tampering, its alarm input) or ``intelligent``
+    (the camera's video analytics: line crossing, intrusion), as in the manual."""
     lasting: bool
     """True: start/stop pairs; False: pulses."""
     per_channel: bool
@@ -108,6 +117,14 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(EventKind.POE_OVERCURRENT, "PoE overcurrent", "exception", False, True),
     KindInfo(EventKind.POE_BUDGET, "PoE power budget exceeded", "exception", False, True),
     KindInfo(EventKind.POE_DISCONNECTED, "PoE camera disconnected", "exception", False, True),
+    KindInfo(EventKind.CAMERA_MOTION, "Motion detection (camera)", "camera", True, True,
+             ALL_ACTIONS),
+    KindInfo(EventKind.TAMPERING, "Video tampering (camera)", "camera", True, True,
+             ALL_ACTIONS),
+    KindInfo(EventKind.CAMERA_INPUT, "Camera alarm input", "camera", True, True, ALL_ACTIONS),
+    KindInfo(EventKind.LINE_CROSSING, "Line crossing", "intelligent", False, True,
+             ALL_ACTIONS),
+    KindInfo(EventKind.INTRUSION, "Intrusion", "intelligent", True, True, ALL_ACTIONS),
 )
 """Every kind, in the order the UI lists them."""
 KIND_INFO: dict[EventKind, KindInfo] = {info.kind: info for info in KINDS}

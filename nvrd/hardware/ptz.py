@@ -2,12 +2,14 @@
 protocol, address and baud; the bus is the board's ``ptz`` serial port. Tours run in
 software (one per channel; starting another or moving by hand stops it, as on the
 vendor's recorders). Network (ONVIF) PTZ cameras join behind the same ``PtzCamera``
-interface in a later step, so callers never care which kind a channel has.
+interface through ``set_network_ptz`` (the camera service provides them), so linkage, the
+API and tours never care which kind a channel has: RS-485 first, then the network.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from hal.ptz import DomeSettings, PelcoDome, PtzBus, PtzProtocol, Tour, TourRunner
 from hal.ptz.base import PtzCamera
@@ -27,6 +29,10 @@ class NoPtzDome(PtzUnavailable):
     """The channel has no dome configured: the installer's setting, not a fault."""
 
 
+NetworkPtz = Callable[[int], Awaitable[PtzCamera | None]]
+"""The network PTZ camera of a channel, or None when the channel has none."""
+
+
 class PtzDomes:
     def __init__(self, bus: PtzBus | None, config: NvrConfig,
                  bus_problem: str | None = None) -> None:
@@ -34,9 +40,17 @@ class PtzDomes:
         self._bus_problem = bus_problem
         self._domes: dict[int, PelcoDome] = {}
         self._tours: dict[int, TourRunner] = {}
+        self._network: NetworkPtz | None = None
+        self._network_channels: frozenset[int] = frozenset()
         self.apply_config(config)
 
+    def set_network_ptz(self, provider: NetworkPtz | None) -> None:
+        """Where channels without an RS-485 dome find their network PTZ camera."""
+        self._network = provider
+
     def apply_config(self, config: NvrConfig) -> None:
+        self._network_channels = frozenset(
+            c.channel for c in config.cameras if c.onvif is not None and c.onvif.ptz)
         domes: dict[int, PelcoDome] = {}
         if self._bus is not None:
             for camera in config.cameras:
@@ -52,13 +66,13 @@ class PtzDomes:
         self._domes = domes
 
     async def camera(self, channel: int) -> PtzCamera:
-        """The dome of ``channel``; stops its tour (a hand move takes over)."""
-        dome = self._dome(channel)
+        """The PTZ camera of ``channel``; stops its tour (a hand move takes over)."""
+        dome = await self._camera(channel)
         await self.stop_tour(channel)
         return dome
 
     async def start_tour(self, channel: int, tour: Tour) -> None:
-        dome = self._dome(channel)
+        dome = await self._camera(channel)
         await self.stop_tour(channel)
         runner = TourRunner(dome, tour)
         runner.start()
@@ -70,12 +84,16 @@ class PtzDomes:
             await runner.stop()
 
     def channels(self) -> list[int]:
-        return sorted(self._domes)
+        return sorted(set(self._domes) | self._network_channels)
 
     def describe(self) -> list[dict[str, object]]:
-        return [{"channel": channel, "dome": dome.settings.label,
-                 "baud": dome.settings.baud, "touring": channel in self._tours}
-                for channel, dome in sorted(self._domes.items())]
+        kinds: dict[int, tuple[str, int | None]] = {
+            channel: ("ONVIF", None) for channel in self._network_channels}
+        kinds.update((channel, (dome.settings.label, dome.settings.baud))
+                     for channel, dome in self._domes.items())
+        return [{"channel": channel, "dome": label, "baud": baud,
+                 "touring": channel in self._tours}
+                for channel, (label, baud) in sorted(kinds.items())]
 
     async def close(self) -> None:
         for channel in list(self._tours):
@@ -83,10 +101,16 @@ class PtzDomes:
         if self._bus is not None:
             await self._bus.close()
 
-    def _dome(self, channel: int) -> PelcoDome:
+    async def _camera(self, channel: int) -> PtzCamera:
         dome = self._domes.get(channel)
         if dome is not None:
             return dome
+        if channel in self._network_channels:
+            network = await self._network(channel) if self._network is not None else None
+            if network is None:
+                raise PtzUnavailable(f"channel {channel}: the camera's ONVIF PTZ is not "
+                                     "available (camera service not running)")
+            return network
         if self._bus is None:
             raise PtzUnavailable(f"channel {channel}: the RS-485 PTZ bus is not available "
                                  f"({self._bus_problem or 'the board has no PTZ port'})")

@@ -424,8 +424,18 @@ class LinkageEngine:
         task.add_done_callback(self._tasks.discard)
 
 
+_RECORD_KINDS = {
+    EventKind.MOTION: RecordEvent.MOTION,
+    EventKind.CAMERA_MOTION: RecordEvent.MOTION,
+    EventKind.LINE_CROSSING: RecordEvent.INTELLIGENT,
+    EventKind.INTRUSION: RecordEvent.INTELLIGENT,
+}
+"""How an event's recording is typed (the timeline's colours, the schedule's event
+types); every other kind records as an alarm."""
+
+
 def _record_kind(event: Event) -> RecordEvent:
-    return RecordEvent.MOTION if event.kind is EventKind.MOTION else RecordEvent.ALARM
+    return _RECORD_KINDS.get(event.kind, RecordEvent.ALARM)
 
 
 def _list(values: Sequence[int]) -> str:

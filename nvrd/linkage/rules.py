@@ -28,12 +28,19 @@ def matches(rule: LinkageRule, event: Event) -> bool:
             or event.source.startswith(rule.source + "/"))
 
 
+SELF_RECORDING = frozenset({EventKind.MOTION, EventKind.CAMERA_MOTION,
+                            EventKind.LINE_CROSSING, EventKind.INTRUSION})
+"""Kinds that record their own channel when no rule says otherwise (what schedule
+periods of type motion or intelligent wait for)."""
+
+
 def default_rule(event: Event) -> LinkageRule:
     """For an event no rule is about: tell the integrations (MQTT, webhooks), and let a
-    motion event record its own channel (what a schedule period of type "motion"
-    expects, as on the vendor's recorders, whose motion linkage records the channel by
-    default). No log line: the event log already has the event."""
-    record = ((event.channel,) if event.kind is EventKind.MOTION
+    motion or intelligent event (``SELF_RECORDING``) record its own channel (what a
+    schedule period of type "motion" or "intelligent" expects, as on the vendor's
+    recorders, whose motion linkage records the channel by default). No log line: the
+    event log already has the event."""
+    record = ((event.channel,) if event.kind in SELF_RECORDING
               and event.channel is not None else ())
     return LinkageRule(name=DEFAULT_RULE_NAME, kind=event.kind, anti_dither_seconds=0,
                        record=record, log=False)

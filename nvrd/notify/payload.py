@@ -39,6 +39,9 @@ _LABELS = {info.kind: info.label for info in KINDS}
 # "Problem", "Unsafe").
 _DEVICE_CLASSES = {
     EventKind.MOTION: "motion",
+    EventKind.CAMERA_MOTION: "motion",
+    EventKind.TAMPERING: "tamper",
+    EventKind.INTRUSION: "motion",
     EventKind.ALARM_INPUT: "safety",
     EventKind.VIDEO_LOSS: "problem",
     EventKind.NETWORK_DOWN: "problem",

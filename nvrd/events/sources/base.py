@@ -78,6 +78,10 @@ class Conditions:
         self._publish(Event(kind, source, channel, phase,
                             time_us if time_us is not None else now_us(), details or {}))
 
+    def active_keys(self) -> list[tuple[EventKind, str]]:
+        """The (kind, source) of every condition holding now."""
+        return list(self._active)
+
     def update(self, kind: EventKind, holding: Mapping[str, Mapping[str, Any]], *,
                channels: Mapping[str, int | None] | None = None) -> None:
         """Every source of ``kind`` in ``holding`` (with its details) holds, every other

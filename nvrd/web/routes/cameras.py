@@ -125,7 +125,8 @@ def _live(channel: ChannelStatus | None, recording: ChannelRecording | None) -> 
                       recording_mode=recording.mode if recording else None, streams=streams)
 
 
-def _out(ctx: RequestContext[Any, Any, Any], channel: int) -> CameraOut:
+def camera_response(ctx: RequestContext[Any, Any, Any], channel: int) -> CameraOut:
+    """The camera of ``channel`` as the API answers it (404 when there is none)."""
     d = daemon(ctx)
     camera = d.config.camera(channel)
     if camera is None:
@@ -169,13 +170,13 @@ def _check_channel(body: CameraIn, channel: int) -> None:
 async def list_cameras(ctx: RequestContext) -> list[CameraOut]:
     """Every camera: settings (secrets masked) and live state (online, codec, fps,
     bitrate, recording)."""
-    return [_out(ctx, camera.channel) for camera in daemon(ctx).config.cameras]
+    return [camera_response(ctx, camera.channel) for camera in daemon(ctx).config.cameras]
 
 
 @routes.get(CAMERA_PATH, path_model=ChannelPath, response=CameraOut, right="camera")
 async def get_camera(ctx: RequestContext[None, None, ChannelPath]) -> CameraOut:
     """One camera: settings (secrets masked) and live state."""
-    return _out(ctx, ctx.path.channel)
+    return camera_response(ctx, ctx.path.channel)
 
 
 @routes.post("/api/v1/cameras", body=CameraIn, response=CameraOut, status=201,
@@ -202,7 +203,7 @@ async def add_camera(ctx: RequestContext[CameraIn]) -> CameraOut:
         table.setdefault("cameras", []).append(entry)
 
     await change_config(ctx, add, f"camera {channel} added")
-    return _out(ctx, channel)
+    return camera_response(ctx, channel)
 
 
 @routes.put(CAMERA_PATH, path_model=ChannelPath, body=CameraIn, response=CameraOut,
@@ -224,7 +225,7 @@ async def put_camera(ctx: RequestContext[CameraIn, None, ChannelPath]) -> Camera
             cameras[index] = entry
 
     await change_config(ctx, replace, f"camera {channel} changed")
-    return _out(ctx, channel)
+    return camera_response(ctx, channel)
 
 
 @routes.patch(CAMERA_PATH, path_model=ChannelPath, body=CameraPatch, response=CameraOut,
@@ -249,7 +250,7 @@ async def patch_camera(ctx: RequestContext[Any, None, ChannelPath]) -> CameraOut
                 entry[name] = toml_value(value)
 
     await change_config(ctx, patch, f"camera {channel} changed")
-    return _out(ctx, channel)
+    return camera_response(ctx, channel)
 
 
 @routes.delete(CAMERA_PATH, path_model=ChannelPath, right="camera")
