@@ -34,8 +34,8 @@ async def running_app(data_dir: Path, config: str,
     and ``ready(app)`` holds: (the application, its ``run()`` task). Stopped at the end,
     with exit status 0."""
     (data_dir / "nvrd.toml").write_text(config)
-    app = Application(ConfigStore(data_dir / "nvrd.toml"), data_dir,
-                      board_dirs=[shipped_config_dir() / "boards"], **options)
+    options.setdefault("board_dirs", [shipped_config_dir() / "boards"])
+    app = Application(ConfigStore(data_dir / "nvrd.toml"), data_dir, **options)
     run = asyncio.create_task(app.run())
     try:
         async with asyncio.timeout(60):

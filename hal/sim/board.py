@@ -42,6 +42,7 @@ from hal.sim.disks import SimDiskError, SimDisks, SimSmartHealth, sim_unavailabl
 from hal.sim.dome import SimDome, SimPtzLine
 from hal.sim.gpio import SimGpioRegistry
 from hal.sim.leds import SimLeds
+from hal.sim.poe_link import PoeLink
 from hal.sim.pty import PtyPair, open_pty_pair
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class SimBoard:
         self.disks_unavailable: str | None = None
         self.smart_runner: CommandRunner = SubprocessRunner()
         self.poe: dict[str, SimPse] | None = None
+        self.poe_link: PoeLink | None = None  # port power -> its interface's link
         self._contacts: dict[int, bool] = {}  # alarm input → contact closed
         self._started = False
 
@@ -168,6 +170,9 @@ class SimBoard:
         self.leds = None
         for tree in (self.leds_root, self._input_dir):
             shutil.rmtree(tree, ignore_errors=True)
+        if self.poe_link is not None:
+            await asyncio.to_thread(self.poe_link.close)
+            self.poe_link = None
         self.poe = None
         self._started = False
         if first is not None:
@@ -175,13 +180,18 @@ class SimBoard:
 
     def attach_poe(self, sims: Mapping[str, SimPse]) -> None:
         """The simulated PSEs ``open_poe`` made (``OpenedPoe.sim``), for the ``poe`` commands.
-        Every ``kind = "sim"`` controller of the profile must be among them."""
+        Every ``kind = "sim"`` controller of the profile must be among them. From now on
+        each port's ``interface`` (if it exists) is up while the port is powered
+        (``hal/sim/poe_link.py``)."""
         wanted = {c.id for c in self.profile.poe.controllers if c.kind == "sim"}
         missing = sorted(wanted - set(sims))
         if missing:
             raise ValueError(f"simulated PoE controller(s) {', '.join(missing)} are missing "
                              f"(given: {', '.join(sorted(sims)) or 'none'})")
         self.poe = dict(sims)
+        if self.poe_link is None:
+            self.poe_link = PoeLink(self.profile.poe)
+        self.poe_link.attach(self.poe)
 
     def serial_device(self, role: str) -> str:
         """The pty slave the daemon opens for the ``ptz`` or ``console`` port."""

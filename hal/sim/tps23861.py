@@ -35,8 +35,11 @@ from hal.poe.multi import MultiChipPse
 from hal.poe.tps23861 import Tps23861
 from hal.sim.smbus import RegisterDevice, SimSMBus
 
-__all__ = ["SIM_BASE_ADDRESS", "RegisterDevice", "SimPortState", "SimPse", "SimSMBus",
-           "Tps23861Model", "make_sim_pse"]
+__all__ = ["SIM_BASE_ADDRESS", "PowerCallback", "RegisterDevice", "SimPortState", "SimPse",
+           "SimSMBus", "Tps23861Model", "make_sim_pse"]
+
+PowerCallback = Callable[[int, bool], None]
+"""``callback(channel, powered)``: a port's power-good changed (``on_power_change``)."""
 
 SIM_BASE_ADDRESS = 0x20
 # IEEE class -> port status class code.
@@ -80,6 +83,7 @@ class Tps23861Model:
         self._shunt_mohm = shunt_mohm
         self._supply_mv = supply_mv
         self._temperature_c = temperature_c
+        self._on_power: PowerCallback | None = None
         self._regs[R.I2C_ADDRESS] = 0x80 if auto_at_power_up else 0
         self._regs[R.DEVICE_ID] = MODEL_DEVICE_ID
         self._regs[R.FIRMWARE_REVISION] = MODEL_FIRMWARE
@@ -221,6 +225,7 @@ class Tps23861Model:
             return
         self._pe[channel] = self._pg[channel] = True
         self._event(R.POWER_EVENT, R.port_bit(channel) | R.port_bit_high(channel))
+        self._power_changed(channel, True)
 
     def _power_off(self, channel: int, redetect: bool = True) -> None:
         if self._pe[channel]:
@@ -229,6 +234,7 @@ class Tps23861Model:
         if self._pg[channel]:
             self._pg[channel] = False
             self._event(R.POWER_EVENT, R.port_bit_high(channel))
+            self._power_changed(channel, False)
         if redetect:
             self._detect(channel)  # semi-auto re-detects; auto re-detects *and* re-powers
 
@@ -255,7 +261,22 @@ class Tps23861Model:
             if value & R.port_bit(channel):
                 self._power_off(channel, redetect=False)
 
+    def _power_changed(self, channel: int, powered: bool) -> None:
+        if self._on_power is not None:
+            self._on_power(channel, powered)
+
     # --- tester-facing -----------------------------------------------------------------
+
+    def on_power_change(self, callback: PowerCallback | None) -> None:
+        """Call ``callback(channel, powered)`` whenever a port's power-good changes, and at
+        once with every port's present state (so a listener never misses the state it
+        starts from). One listener; None removes it. Called with the chip's lock held, from
+        whichever thread drives the chip: it must not block."""
+        with self._lock:
+            self._on_power = callback
+            if callback is not None:
+                for channel in range(R.CHANNELS):
+                    callback(channel, self._pg[channel])
 
     def plug(self, channel: int, pd_class: int = 0, power_mw: int = 5_000) -> None:
         """Connect a PD of IEEE class ``pd_class`` that will draw ``power_mw`` once powered
@@ -365,6 +386,18 @@ class SimPse:
     def port(self, channel: int) -> SimPortState:
         model, local = self._locate(channel)
         return model.port(local)
+
+    def on_power_change(self, callback: PowerCallback | None) -> None:
+        """``Tps23861Model.on_power_change`` for every chip, with this controller's channel
+        numbers (chip index × 4 + the chip's channel)."""
+        for index, address in enumerate(self._addresses):
+            offset = index * R.CHANNELS
+
+            def shifted(channel: int, powered: bool, offset: int = offset) -> None:
+                assert callback is not None
+                callback(offset + channel, powered)
+
+            self.models[address].on_power_change(None if callback is None else shifted)
 
 
 def make_sim_pse(cfg: SimPoeController, *, bus: SimSMBus | None = None,
