@@ -5,7 +5,10 @@ Stdlib only: the specs travel to the server process as JSON.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
+import uuid
 from dataclasses import dataclass, field, replace
 
 VIDEO_CODECS = ("h264", "h265")
@@ -78,6 +81,67 @@ class MovingBox:
                 "box": self.box}
 
 
+_MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+
+
+@dataclass(frozen=True, slots=True)
+class OnvifSpec:
+    """The camera also answers ONVIF (device, media, events, PTZ) and WS-Discovery.
+
+    ``inactive`` starts it unactivated: no user at all, every call but GetSystemDateAndTime
+    and an anonymous CreateUsers is refused until one sets the administrator. ``serial``
+    and ``mac`` default to values derived from the camera's name (stable across runs; the
+    MAC is locally administered, ``02:…``), so cameras of one test differ as long as their
+    names do. ``clock_offset_s`` is how far the camera's clock is ahead of the host's.
+    ``http_port`` 0 picks a free port. ``wsse_max_skew_s`` (None: not checked) refuses
+    WS-Security tokens whose Created time is further than that from the camera's clock,
+    as many cameras do — the reason clients read the camera's clock first.
+    """
+
+    username: str = "admin"
+    password: str = "Camera-Pass1"
+    inactive: bool = False
+    manufacturer: str = "Fakecam"
+    model: str = "FC-2000"
+    firmware: str = "V5.7.3"
+    serial: str | None = None
+    mac: str | None = None
+    ptz: bool = False
+    clock_offset_s: float = 0.0
+    http_port: int = 0
+    wsse_max_skew_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mac is not None and not _MAC_RE.fullmatch(self.mac):
+            raise ValueError(f"mac must look like 02:00:5e:00:00:01 (lower case), "
+                             f"not {self.mac!r}")
+        if not 0 <= self.http_port < 65536:
+            raise ValueError(f"http_port must be 0-65535, not {self.http_port}")
+        if not math.isfinite(self.clock_offset_s):
+            raise ValueError(f"clock_offset_s must be finite, not {self.clock_offset_s}")
+        if not self.username:
+            raise ValueError("username must not be empty")
+
+    def serial_for(self, camera: str) -> str:
+        """The serial number: the given one, else derived from the camera's name."""
+        return self.serial or "FC" + _digest("serial:" + camera)[:10].upper()
+
+    def mac_for(self, camera: str) -> str:
+        """The MAC address: the given one, else ``02:`` and five bytes of the name's hash."""
+        if self.mac:
+            return self.mac
+        tail = _digest(camera)[:10]
+        return ":".join(["02"] + [tail[i:i + 2] for i in range(0, 10, 2)])
+
+    def endpoint_uuid(self, camera: str) -> str:
+        """The WS-Discovery endpoint (``urn:uuid:…``): stable per camera name and MAC."""
+        return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'fakecam:' + self.mac_for(camera))}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class CameraSpec:
     """A camera served at ``/<name>/main`` and (unless ``sub`` is None) ``/<name>/sub``.
@@ -86,7 +150,8 @@ class CameraSpec:
     the name. It is part of the clip's cache key, so each camera has its own clips.
     ``scene`` is what every stream of the camera shows: None for the test pattern (moving
     stripes, a bouncing box, a progress bar: motion everywhere), a ``MovingBox`` for a
-    still picture with motion in one place only.
+    still picture with motion in one place only. ``onvif`` makes it an ONVIF camera too
+    (see ``OnvifSpec``); without it the camera is RTSP only.
     """
 
     name: str = "cam1"
@@ -94,6 +159,7 @@ class CameraSpec:
     sub: StreamSpec | None = field(default=DEFAULT_SUB)
     label: str | None = None
     scene: MovingBox | None = None
+    onvif: OnvifSpec | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
