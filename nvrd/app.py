@@ -13,8 +13,10 @@ live video (a tap too, registered before the readers run; sources come and go wi
 viewers) →
 recorded pictures and tags (they read storage; tags.db in the data directory) →
 ingest (readers feeding the recorder and the taps) → notify (MQTT, webhooks) → linkage
-(subscribed to the bus; drives relays, recording, PTZ, snapshots, notifications) → live
-sources (the services' hooks feeding the live event stream) → web.
+(subscribed to the bus; drives relays, recording, PTZ, snapshots, notifications) → cameras
+(the cameras' own events onto the bus, their clocks, ONVIF PTZ behind the PTZ service,
+PoE plug-and-play adding cameras through ``change_config``) → live sources (the
+services' hooks feeding the live event stream) → web.
 Stopping runs in reverse, so readers close their segments before the writers drain and
 stop, bay disks are unmounted before storage stops, the event log is written out after
 everything that reports to it, and the relays are released last but one.
@@ -50,6 +52,7 @@ from hal.board import (
     find_board_profile,
     load_board_profile,
 )
+from nvrd.cameras.service import CameraService
 from nvrd.config import (
     ConfigError,
     ConfigStore,
@@ -152,6 +155,8 @@ class Application:
         self.tags: TagService | None = None
         self.notify: NotifyService | None = None
         self.linkage: LinkageService | None = None
+        self.cameras: CameraService | None = None
+        """Discovery, probing, the cameras' own events and clocks, PoE plug-and-play."""
         self.web: WebService | None = None
         self.live = LiveFeed()
         """What happens in the recorder, for the web page's live event stream."""
@@ -392,6 +397,8 @@ class Application:
         self.linkage = LinkageService(config, self.events, hardware=self.hardware,
                                       recorder=self.recorder, snapshots=self.snapshots,
                                       notify=self.notify, audit=self.audit)
+        self.cameras = CameraService(config, self.events.bus.publish, self.change_config,
+                                     hardware=self.hardware)
         self.web = WebService(config.web.host, config.web.port, config.web.https,
                               self._data.tls, self.status,
                               http_redirect_port=config.web.http_redirect_port,
@@ -402,7 +409,7 @@ class Application:
                 self.storage, self.bays, self.recorder, self.snapshots, self.motion,
                 self.live_video,
                 self.stills, self.tags,
-                self.ingest, self.notify, self.linkage, *self._extra_services,
+                self.ingest, self.notify, self.linkage, self.cameras, *self._extra_services,
                 LiveSources(self.live, status=self.status, audit=self.audit,
                             storage=self.storage, bays=self.bays, hardware=self.hardware),
                 self.web]

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from nvrd.cameras.service import CameraService
 from nvrd.config import NvrConfig
 from nvrd.events.live import LiveFeed
 from nvrd.events.service import EventService
@@ -40,6 +41,7 @@ class Daemon(Protocol):
     accounts: AccountsService | None
     hardware: HardwareService | None
     events: EventService | None
+    cameras: CameraService | None
     """The event engine (bus, event log, sources)."""
     linkage: LinkageService | None
     """What events set off (rules, disarm, the outputs they hold)."""

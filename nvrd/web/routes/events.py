@@ -96,7 +96,7 @@ class KindOut(BaseModel):
     kind: EventKind
     label: str
     group: str
-    """alarm | exception"""
+    """alarm | exception | camera | intelligent"""
     lasting: bool
     """True: start/stop pairs; False: single pulses."""
     per_channel: bool
