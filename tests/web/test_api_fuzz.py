@@ -36,8 +36,12 @@ pytestmark = [
 ]
 
 PASSWORD = "Kestrel-Night-47x"
+# Left out: what would wipe or reset the box, and what reaches out to devices on the
+# network (an NTP sync, a camera probe at a random address: seconds of timeouts each, and
+# an unreachable camera is a 502 by design).
 LEFT_OUT = re.compile(r"^/api/v1/(maintenance/|storage/bays/[^/]+/prepare$|sessions?(/|$)"
-                      r"|tokens/|system/time/(set|sync)$)")
+                      r"|tokens/|system/time/(set|sync)$"
+                      r"|cameras/(discover|probe|onvif|activate|clocks/check)$)")
 EXAMPLES = 12
 
 

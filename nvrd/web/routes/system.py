@@ -546,9 +546,10 @@ def _table(config: NvrConfig) -> dict[str, Any]:
 
 
 def strip_secrets(table: dict[str, Any]) -> dict[str, Any]:
-    """Camera passwords left out, passwords in stream URLs as ``***``; the MQTT password
-    and webhook secrets left out."""
+    """Camera passwords left out, passwords in stream URLs as ``***``; the MQTT password,
+    webhook secrets and the plug-and-play password left out."""
     strip_notify_secrets(table)
+    _plug_and_play(table).pop("password", None)
     for camera in table.get("cameras", []):
         camera.pop("password", None)
         for stream in ("main", "sub"):
@@ -586,7 +587,17 @@ def restore_secrets(table: dict[str, Any], current: NvrConfig) -> int:
                            "camera with the same URL on that channel to take it from; put "
                            "the password in the URL (got "
                            f"{url!r})")
+    pnp, mine_pnp = _plug_and_play(table), current.camera_network.plug_and_play
+    if "password" not in pnp and mine_pnp.password.get_secret_value():
+        pnp["password"] = mine_pnp.password.get_secret_value()
+        kept += 1
     return kept + restore_notify_secrets(table, current)
+
+
+def _plug_and_play(table: dict[str, Any]) -> dict[str, Any]:
+    """``camera_network.plug_and_play`` of a configuration table (made if absent)."""
+    network = table.setdefault("camera_network", {})
+    return network.setdefault("plug_and_play", {}) if isinstance(network, dict) else {}
 
 
 @routes.get("/api/v1/maintenance/config", query=ExportQuery, response=ConfigBundle,

@@ -38,6 +38,7 @@ VIEWER = "viewer"
 CAMERA_PASSWORD = "cam-secret-9"
 MQTT_PASSWORD = "mqtt-secret-7"
 WEBHOOK_SECRET = "hook-secret-5"
+PNP_PASSWORD = "pnp-secret-3"
 CAMERAS = (
     "[[cameras]]\nchannel = 1\nmain = { url = \"rtsp://127.0.0.1:9/cam1\" }\n"
     f"username = \"nvr\"\npassword = \"{CAMERA_PASSWORD}\"\n"
@@ -47,6 +48,7 @@ CAMERAS = (
     f"password = \"{MQTT_PASSWORD}\"\n"
     "[[notify.webhooks]]\nurl = \"https://hooks.example.com/nvr\"\n"
     f"secret = \"{WEBHOOK_SECRET}\"\n"
+    f"[camera_network.plug_and_play]\npassword = \"{PNP_PASSWORD}\"\n"
 )
 ADMIN_RIGHTS = frozenset(
     [str(r) for r in SystemRight]
@@ -319,20 +321,22 @@ async def test_config_export_without_secrets_and_import_round_trip(nvr: Nvr) -> 
     assert status == 200
     assert bundle["format"] == "nvrd-config" and bundle["format_version"] == 1
     assert bundle["secrets"] is False
-    for secret in (CAMERA_PASSWORD, MQTT_PASSWORD, WEBHOOK_SECRET):
+    for secret in (CAMERA_PASSWORD, MQTT_PASSWORD, WEBHOOK_SECRET, PNP_PASSWORD):
         assert secret not in str(bundle)
     assert "password" not in bundle["config"]["cameras"][0]
 
     bundle["config"]["system"]["name"] = "Imported"
     status, result = await nvr.call("POST", "/api/v1/maintenance/config", json=bundle)
     assert status == 200, result
-    assert result["kept_secrets"] == 3
+    assert result["kept_secrets"] == 4
     assert nvr.app.config.system.name == "Imported"
     camera = nvr.app.config.camera(1)
     assert camera is not None and camera.password.get_secret_value() == CAMERA_PASSWORD
     notify = nvr.app.config.notify
     assert notify.mqtt.password.get_secret_value() == MQTT_PASSWORD
     assert notify.webhooks[0].secret.get_secret_value() == WEBHOOK_SECRET
+    pnp = nvr.app.config.camera_network.plug_and_play
+    assert pnp.password.get_secret_value() == PNP_PASSWORD
 
     bundle["config"]["storage"]["min_free_percent"] = 99
     status, error = await nvr.call("POST", "/api/v1/maintenance/config", json=bundle)
