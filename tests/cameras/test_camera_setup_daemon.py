@@ -4,8 +4,7 @@ in this process) against virtual cameras that answer ONVIF (``tools/fakecam``)."
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +15,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from nvrd.accounts.rights import ChannelRight, SystemRight
 from nvrd.app import Application
-from nvrd.config.schema import MAX_CHANNELS
 from nvrd.storage.volume import prepare_volume
+from tests.cameras.daemon_api import ADMIN, ADMIN_RIGHTS, poll_until
 from tests.daemon_harness import config_toml, free_port, running_app
 from tests.web.api.harness import USER_HEADER, HeaderAuthenticator
 from tools.fakecam.control import CameraSpec, FakeCamServer, StartFakeCams, StreamSpec
@@ -27,17 +25,10 @@ from tools.fakecam.spec import OnvifSpec
 
 pytestmark = [pytest.mark.slow, pytest.mark.gst]
 
-ADMIN = "admin"
-ADMIN_RIGHTS = frozenset(
-    [str(r) for r in SystemRight]
-    + [f"{r}:{c}" for r in ChannelRight for c in range(1, MAX_CHANNELS + 1)])
 MAIN = StreamSpec(320, 240, 25, 25, 300)
 SUB = StreamSpec(320, 180, 25, 25, 200)
 PASSWORD = "Camera-Pass1"
 END_OF_TIME = 1 << 62
-HANG_GUARD_S = 90.0
-"""Only so that a broken test fails instead of hanging; never a measure."""
-POLL_S = 0.2
 
 
 @dataclass
@@ -65,16 +56,6 @@ class Nvr:
     def account(self, camera: str, password: str = PASSWORD) -> dict[str, Any]:
         host, port = self.cams.onvif_address(camera)
         return {"address": host, "port": port, "username": "admin", "password": password}
-
-
-async def poll_until(what: str, condition: Callable[[], Awaitable[bool] | bool]) -> None:
-    async with asyncio.timeout(HANG_GUARD_S):
-        while True:
-            result = condition()
-            if await result if not isinstance(result, bool) else result:
-                return
-            await asyncio.sleep(POLL_S)
-    del what  # named for the reader of a timeout's traceback
 
 
 def nvr_fixture(specs: Sequence[CameraSpec], cameras_toml: Callable[[FakeCamServer], str]

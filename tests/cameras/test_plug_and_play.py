@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from nvrd.accounts.rights import ChannelRight, SystemRight
 from nvrd.app import Application
-from nvrd.config.schema import MAX_CHANNELS
 from nvrd.paths import shipped_config_dir
 from nvrd.storage.volume import prepare_volume
+from tests.cameras.daemon_api import ADMIN, ADMIN_RIGHTS, poll_until
 from tests.daemon_harness import config_toml, free_port, running_app
 from tests.poe_netns import (
     BOARD,
@@ -37,16 +36,9 @@ from tools.fakecam.spec import OnvifSpec
 
 pytestmark = [pytest.mark.root, pytest.mark.gst, pytest.mark.slow]
 
-ADMIN = "admin"
-ADMIN_RIGHTS = frozenset(
-    [str(r) for r in SystemRight]
-    + [f"{r}:{c}" for r in ChannelRight for c in range(1, MAX_CHANNELS + 1)])
 PNP_PASSWORD = "Plug-Play-Pass7"
 PORT = 3
 END_OF_TIME = 1 << 62
-HANG_GUARD_S = 120.0
-"""Only so that a broken test fails instead of hanging; never a measure."""
-POLL_S = 0.2
 
 
 @dataclass
@@ -74,16 +66,6 @@ class Box:
         rows = [row for _, row in await self.app.storage.segments(PORT, "main", 0,
                                                                   END_OF_TIME)]
         return max((row.start_us for row in rows), default=0)
-
-
-async def poll_until(what: str, condition: Callable[[], Awaitable[bool] | bool]) -> None:
-    async with asyncio.timeout(HANG_GUARD_S):
-        while True:
-            result = condition()
-            if await result if not isinstance(result, bool) else result:
-                return
-            await asyncio.sleep(POLL_S)
-    del what  # named for the reader of a timeout's traceback
 
 
 @pytest.fixture
