@@ -107,9 +107,10 @@ class PlugAndPlay:
             self._set(event.port, "idle", "the port gives no power")
 
     async def close(self) -> None:
+        tasks = list(self._tasks.values())
         for port in list(self._tasks):
             self._cancel(port)
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- one port ------------------------------------------------------------------------
 
@@ -147,9 +148,11 @@ class PlugAndPlay:
         if found is None:
             return
         current = self._config.camera(channel)
-        if current is not None and current.onvif is not None and found.mac and \
-                current.onvif.mac == found.mac:
-            if current.onvif.host == found.host and current.onvif.port == found.port:
+        onvif = current.onvif if current is not None else None
+        same_address = onvif is not None and (onvif.host, onvif.port) == (found.host,
+                                                                          found.port)
+        if onvif is not None and (same_address or (found.mac and onvif.mac == found.mac)):
+            if same_address:
                 self._set(port, "bound", f"the camera of channel {channel} is back",
                           found)
                 return
