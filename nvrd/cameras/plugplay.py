@@ -10,7 +10,7 @@ The sequence for a port (one task per port, restarted by each power-up):
    until a camera answers or ``wait_seconds`` pass (cameras take a minute to boot).
    Probing that one interface is what ties the camera to the port: no guessing from
    addresses.
-3. Known camera (same MAC as the channel's camera): nothing to add; the recorder's own
+3. Known camera (same MAC or address as the channel's camera): nothing to add; the recorder's own
    reconnection picks its streams up again. If its address changed (DHCP), the channel's
    addresses are updated from a fresh probe.
 4. New camera on an empty channel: probed with the plug-and-play credentials; an
