@@ -258,12 +258,13 @@ class Application:
             self._notifier.ready(self.status().summary())
 
     async def change_config(self, change: Callable[[dict[str, Any]], None], *, what: str,
-                            user: str, source: str) -> NvrConfig:
+                            user: str, source: str, details: str = "") -> NvrConfig:
         """Apply an installer's change (API, console) the way an edited file is applied:
         ``change`` edits the configuration as a TOML table; the result is validated as a
         whole (``ConfigError`` naming the setting and value, nothing written), saved
         atomically with its last-good copy, applied to every service and audited with who
-        did it from where. Changes run one at a time (with reloads)."""
+        did it from where (``details``: what the one line cannot hold). Changes run one at a
+        time (with reloads)."""
         async with self._reload_lock:
             table = tomllib.loads(dump_config(self.config))
             change(table)
@@ -275,7 +276,8 @@ class Application:
             for service in self._started:
                 await service.apply_config(new)
             if self.audit is not None:
-                self.audit.record("config", what, user=user, source=source)
+                self.audit.record("config", what, user=user, source=source,
+                                  details=details)
             self._notifier.status(self.status().summary())
             return new
 

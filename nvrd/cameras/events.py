@@ -96,7 +96,7 @@ class CameraEvents:
     def __init__(self, publish: Publish, open_device: OpenDevice) -> None:
         self._publish = publish
         self._open_device = open_device
-        self._conditions = Conditions(self._publish_event)
+        self._conditions = Conditions(publish)
         self._tasks: dict[int, tuple[_Watch, asyncio.Task[None]]] = {}
         self.states: dict[int, WatchState] = {}
 
@@ -187,9 +187,6 @@ class CameraEvents:
             if source.startswith(prefix):
                 self._conditions.set(kind, source, False, channel=channel,
                                      details={"reason": reason}, time_us=now_us())
-
-    def _publish_event(self, event: Event) -> None:
-        self._publish(event)
 
 
 def _watch(camera: CameraConfig) -> _Watch:

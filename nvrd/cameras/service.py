@@ -101,7 +101,7 @@ class CameraService(Service):
         network = self._config.camera_network
         found = await discover(interfaces=tuple(interfaces or network.interfaces),
                                timeout_s=seconds or network.discovery_seconds)
-        return [Found(camera, self._channel_of(camera.mac, camera.host, camera.port))
+        return [Found(camera, self.channel_of(camera.mac, camera.host, camera.port))
                 for camera in found]
 
     async def probe(self, host: str, port: int, username: str, password: str
@@ -119,15 +119,17 @@ class CameraService(Service):
         return OnvifDevice(camera.onvif.host, camera.onvif.port, camera.username,
                            camera.password.get_secret_value())
 
-    # --- internals -----------------------------------------------------------------------
-
-    def _channel_of(self, mac: str, host: str, port: int) -> int | None:
+    def channel_of(self, mac: str, host: str, port: int) -> int | None:
+        """The channel recording this camera already: same MAC, else same ONVIF address
+        and port (None: not added)."""
         for camera in self._config.cameras:
             onvif = camera.onvif
             if onvif is not None and ((mac and onvif.mac == mac)
                                       or (onvif.host == host and onvif.port == port)):
                 return camera.channel
         return None
+
+    # --- internals -----------------------------------------------------------------------
 
     def _on_poe_event(self, event: PoeEvent) -> None:
         # PoePorts cannot remove a listener: after stop the hook goes quiet

@@ -209,6 +209,7 @@ async def test_import_names_bad_rows_and_handles_duplicates(tmp_path: Path) -> N
         assert gate is not None and gate.name == "Gate, north"  # kept
         record = await nvr.audited("camera list imported: 2 of 4")
         assert record.action == "camera list imported: 2 of 4 rows; rejected rows 3, 5"
+        assert "row 3: main_url: must be an rtsp:// or rtsps:// URL" in record.details
 
         # replace, by multipart upload: camera 1 (same channel) and camera 2 (same address
         # and port, imported just above) give way; the blank password keeps camera 1's

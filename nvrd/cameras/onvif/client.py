@@ -395,21 +395,26 @@ class OnvifDevice:
 
 # --- pure helpers: answers → values --------------------------------------------------------
 
-def _field(obj: Any, name: str) -> Any:
+def answer_field(obj: Any, name: str) -> Any:
+    """Field ``name`` of a zeep answer (an object or a dict, depending on the schema's
+    types); None when absent. The one accessor every ONVIF answer is read with."""
     if obj is None:
         return None
     if isinstance(obj, Mapping):
         return obj.get(name)
-    return getattr(obj, name, None)
+    try:
+        return getattr(obj, name, None)
+    except (AttributeError, KeyError):  # zeep's __getattr__ can raise KeyError
+        return None
 
 
 def _text(obj: Any, name: str) -> str:
-    value = _field(obj, name)
+    value = answer_field(obj, name)
     return "" if value is None else str(value).strip()
 
 
 def _number(obj: Any, name: str) -> float:
-    value = _field(obj, name)
+    value = answer_field(obj, name)
     try:
         return float(value) if value is not None else 0.0
     except (TypeError, ValueError):
@@ -420,12 +425,12 @@ def clock_from_answer(answer: Any, sent_us: int, received_us: int, *,
                       address: str = "") -> CameraClock:
     """A ``GetSystemDateAndTime`` answer read between ``sent_us`` and ``received_us``
     (recorder UTC µs) → the camera's clock and its offset."""
-    utc = _field(answer, "UTCDateTime")
-    date, time = _field(utc, "Date"), _field(utc, "Time")
+    utc = answer_field(answer, "UTCDateTime")
+    date, time = answer_field(utc, "Date"), answer_field(utc, "Time")
     try:
-        camera = dt.datetime(int(_field(date, "Year")), int(_field(date, "Month")),
-                             int(_field(date, "Day")), int(_field(time, "Hour")),
-                             int(_field(time, "Minute")), int(_field(time, "Second")),
+        camera = dt.datetime(int(answer_field(date, "Year")), int(answer_field(date, "Month")),
+                             int(answer_field(date, "Day")), int(answer_field(time, "Hour")),
+                             int(answer_field(time, "Minute")), int(answer_field(time, "Second")),
                              tzinfo=dt.UTC)
     except (TypeError, ValueError) as exc:
         raise OnvifFault(f"the camera at {address or '?'} did not tell its UTC time "
@@ -441,9 +446,9 @@ def clock_from_answer(answer: Any, sent_us: int, received_us: int, *,
 def mac_from_interfaces(answer: Any) -> str:
     """The first enabled interface's hardware address from ``GetNetworkInterfaces``."""
     interfaces = list(answer or ())
-    interfaces.sort(key=lambda i: 0 if _field(i, "Enabled") in (True, "true", None) else 1)
+    interfaces.sort(key=lambda i: 0 if answer_field(i, "Enabled") in (True, "true", None) else 1)
     for interface in interfaces:
-        mac = normalize_mac(_text(_field(interface, "Info"), "HwAddress"))
+        mac = normalize_mac(_text(answer_field(interface, "Info"), "HwAddress"))
         if mac:
             return mac
     return ""
@@ -452,12 +457,12 @@ def mac_from_interfaces(answer: Any) -> str:
 def profile_from(profile: Any) -> MediaProfile | None:
     """One ``GetProfiles`` entry → :class:`MediaProfile`; None when it has no video
     encoder (an audio-only or metadata profile cannot be recorded)."""
-    encoder = _field(profile, "VideoEncoderConfiguration")
-    resolution = _field(encoder, "Resolution")
+    encoder = answer_field(profile, "VideoEncoderConfiguration")
+    resolution = answer_field(encoder, "Resolution")
     if encoder is None or resolution is None:
         return None
-    rate = _field(encoder, "RateControl")
-    token = _field(profile, "token")
+    rate = answer_field(encoder, "RateControl")
+    token = answer_field(profile, "token")
     if not token:
         return None
     return MediaProfile(token=str(token), name=_text(profile, "Name"),
@@ -466,7 +471,7 @@ def profile_from(profile: Any) -> MediaProfile | None:
                         height=int(_number(resolution, "Height")),
                         fps=_number(rate, "FrameRateLimit"),
                         bitrate_kbps=int(_number(rate, "BitrateLimit")),
-                        ptz=_field(profile, "PTZConfiguration") is not None)
+                        ptz=answer_field(profile, "PTZConfiguration") is not None)
 
 
 def xaddrs_from_services(answer: Any) -> dict[str, str]:
@@ -481,7 +486,7 @@ def xaddrs_from_services(answer: Any) -> dict[str, str]:
 def xaddrs_from_capabilities(answer: Any) -> dict[str, str]:
     found: dict[str, str] = {}
     for name, service in _CAPABILITY_NAMES.items():
-        capability = _field(answer, name.capitalize() if name != "ptz" else "PTZ")
+        capability = answer_field(answer, name.capitalize() if name != "ptz" else "PTZ")
         xaddr = normalize_url(_text(capability, "XAddr"))
         if xaddr and service in SERVICES:
             found[SERVICES[service]["ns"]] = str(xaddr)

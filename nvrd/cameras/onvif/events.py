@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nvrd.cameras.onvif.client import OnvifDevice
+from nvrd.cameras.onvif.client import OnvifDevice, answer_field
 from nvrd.cameras.onvif.errors import OnvifFault
 
 __all__ = [
@@ -127,10 +127,10 @@ def event_from_parts(topic: str, operation: str | None, utc_time: Any,
 def event_from_message(notification: Any, *, received_us: int) -> CameraEvent | None:
     """One ``NotificationMessage`` of a ``PullMessages`` answer (zeep's object, or an
     lxml element when zeep could not type it) → :class:`CameraEvent` or None."""
-    topic = _topic_text(_get(notification, "Topic"))
-    message = _get(_get(notification, "Message"), "_value_1")
+    topic = _topic_text(answer_field(notification, "Topic"))
+    message = answer_field(answer_field(notification, "Message"), "_value_1")
     if message is None:
-        message = _get(notification, "Message")
+        message = answer_field(notification, "Message")
     if not topic or message is None:
         return None
     if hasattr(message, "tag"):  # an lxml element: read the XML
@@ -138,9 +138,10 @@ def event_from_message(notification: Any, *, received_us: int) -> CameraEvent | 
         source = list(_xml_items(message, "Source"))
         data = list(_xml_items(message, "Data"))
     else:
-        utc, operation = _get(message, "UtcTime"), _get(message, "PropertyOperation")
-        source = list(_object_items(_get(message, "Source")))
-        data = list(_object_items(_get(message, "Data")))
+        utc = answer_field(message, "UtcTime")
+        operation = answer_field(message, "PropertyOperation")
+        source = list(_object_items(answer_field(message, "Source")))
+        data = list(_object_items(answer_field(message, "Data")))
     return event_from_parts(topic, None if operation is None else str(operation), utc,
                             source, data, received_us=received_us)
 
@@ -187,7 +188,7 @@ async def pull_events(device: OnvifDevice, on_event: Callable[[CameraEvent], Non
 
 def _deliver(pulled: Any, on_event: Callable[[CameraEvent], None], address: str,
              received_us: int) -> None:
-    for notification in _get(pulled, "NotificationMessage") or ():
+    for notification in answer_field(pulled, "NotificationMessage") or ():
         try:
             event = event_from_message(notification, received_us=received_us)
         except (AttributeError, TypeError, ValueError) as exc:
@@ -195,7 +196,7 @@ def _deliver(pulled: Any, on_event: Callable[[CameraEvent], None], address: str,
             continue
         if event is None:
             logger.debug("%s: event ignored: %s", address,
-                         _topic_text(_get(notification, "Topic")))
+                         _topic_text(answer_field(notification, "Topic")))
             continue
         on_event(event)
 
@@ -216,23 +217,12 @@ async def _unsubscribe(device: OnvifDevice) -> None:
 
 # --- reading zeep's objects ----------------------------------------------------------------
 
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(name)
-    try:
-        return getattr(obj, name, None)
-    except (AttributeError, KeyError):
-        return None
-
-
 def _topic_text(topic: Any) -> str:
     if topic is None:
         return ""
     if isinstance(topic, str):
         return topic
-    value = _get(topic, "_value_1")
+    value = answer_field(topic, "_value_1")
     if isinstance(value, str):
         return value
     text = getattr(topic, "text", None)
@@ -240,8 +230,8 @@ def _topic_text(topic: Any) -> str:
 
 
 def _object_items(items: Any) -> Iterator[tuple[str, str]]:
-    for item in _get(items, "SimpleItem") or ():
-        name, value = _get(item, "Name"), _get(item, "Value")
+    for item in answer_field(items, "SimpleItem") or ():
+        name, value = answer_field(item, "Name"), answer_field(item, "Value")
         if name is not None:
             yield str(name), "" if value is None else str(value)
 
@@ -274,17 +264,17 @@ def _duration(seconds: float) -> str:
 
 
 def _subscription_address(answer: Any) -> str:
-    reference = _get(answer, "SubscriptionReference")
-    address = _get(reference, "Address")
-    value = _get(address, "_value_1") if not isinstance(address, str) else address
+    reference = answer_field(answer, "SubscriptionReference")
+    address = answer_field(reference, "Address")
+    value = answer_field(address, "_value_1") if not isinstance(address, str) else address
     return value.strip() if isinstance(value, str) else ""
 
 
 def _renew_in(answer: Any, renew_s: float) -> float:
     """Seconds until the next Renew: ``renew_s``, or half the time the camera granted when
     that is less."""
-    current, termination = _to_us(_get(answer, "CurrentTime")), _to_us(
-        _get(answer, "TerminationTime"))
+    current, termination = _to_us(answer_field(answer, "CurrentTime")), _to_us(
+        answer_field(answer, "TerminationTime"))
     if current is None or termination is None or termination <= current:
         return renew_s
     return max(1.0, min(renew_s, (termination - current) / 2e6))

@@ -29,7 +29,7 @@ from typing import Any
 from hal.ptz.base import DEFAULT_SPEED, PtzCamera
 from hal.ptz.commands import MAX_SPEED, Focus, Iris, Pan, Tilt, Zoom, clamp_speed
 from hal.ptz.errors import PtzError
-from nvrd.cameras.onvif.client import OnvifDevice
+from nvrd.cameras.onvif.client import OnvifDevice, answer_field
 from nvrd.cameras.onvif.errors import CameraError, OnvifFault
 
 __all__ = ["MAX_PRESET", "CameraPtzError", "OnvifPtz", "PresetNotSet", "preset_numbers"]
@@ -62,10 +62,10 @@ def preset_numbers(presets: Any) -> dict[int, str]:
     else from a numeric token; presets with neither are not reachable by number."""
     found: dict[int, str] = {}
     for preset in presets or ():
-        token = _get(preset, "token")
+        token = answer_field(preset, "token")
         if not token:
             continue
-        match = _PRESET_NAME.match(str(_get(preset, "Name") or ""))
+        match = _PRESET_NAME.match(str(answer_field(preset, "Name") or ""))
         number = int(match.group(1)) if match else (
             int(token) if str(token).isdigit() else None)
         if number is not None and 1 <= number <= MAX_PRESET:
@@ -125,7 +125,7 @@ class OnvifPtz(PtzCamera):
             if number in known:
                 params["PresetToken"] = known[number]
             answer = await self._call("SetPreset", params)
-            token = answer if isinstance(answer, str) else _get(answer, "PresetToken")
+            token = answer if isinstance(answer, str) else answer_field(answer, "PresetToken")
             if token:
                 known[number] = str(token)
             else:  # the camera did not say: read the list again next time
@@ -223,7 +223,3 @@ def _check_preset(preset: int) -> int:
     return int(preset)
 
 
-def _get(obj: Any, name: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)

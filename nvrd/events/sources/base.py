@@ -60,7 +60,7 @@ class Conditions:
     """The lasting conditions a source holds now, keyed by (kind, source): ``set`` says
     whether one holds, and only a change publishes (a start or a stop)."""
 
-    def __init__(self, publish: Callable[[Event], None]) -> None:
+    def __init__(self, publish: Publish) -> None:
         self._publish = publish
         self._active: dict[tuple[EventKind, str], int | None] = {}
 

@@ -156,7 +156,8 @@ async def import_cameras(ctx: RequestContext[None, ImportQuery]) -> ImportReport
         if q.dry_run:
             return report
         try:
-            await change_config(ctx, _replace_with(base, result.table), _what(result))
+            await change_config(ctx, _replace_with(base, result.table), _what(result),
+                                details=_rejections(result) if result.rejected else "")
         except _ConfigMoved:
             continue
         return report
@@ -225,8 +226,8 @@ def _report(result: ImportResult, dry_run: bool) -> ImportReport:
 
 
 def _what(result: ImportResult) -> str:
-    """The audit line: ``camera list imported: 3 of 5 rows; rejected rows 4, 6``
-    (``change_config`` audits one line: the reasons are in the report)."""
+    """The audit line: ``camera list imported: 3 of 5 rows; rejected rows 4, 6`` (the
+    reasons go in its details)."""
     text = f"camera list imported: {result.summary()}"
     if result.rejected:
         text += f"; rejected row{'' if len(result.rejected) == 1 else 's'} " + ", ".join(

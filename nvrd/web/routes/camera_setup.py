@@ -159,15 +159,6 @@ def _probe_out(result: ProbeResult, channel: int | None) -> ProbeOut:
         clock_offset_s=round(result.clock.offset_s, 3), ptz=result.ptz, channel=channel)
 
 
-def _channel_of(ctx: RequestContext[Any, Any, Any], result: ProbeResult) -> int | None:
-    for camera in daemon(ctx).config.cameras:
-        onvif = camera.onvif
-        if onvif is not None and ((result.mac and onvif.mac == result.mac)
-                                  or (onvif.host == result.host and onvif.port == result.port)):
-            return camera.channel
-    return None
-
-
 async def _probe(ctx: RequestContext[Any, Any, Any], body: CameraAccount) -> ProbeResult:
     try:
         return await _cameras(ctx).probe(body.address, body.port, body.username,
@@ -197,7 +188,8 @@ async def probe_camera(ctx: RequestContext[CameraAccount]) -> ProbeOut:
     One login attempt. 422 ``wrong_password`` / ``inactive`` / ``locked`` /
     ``not_onvif``, 502 ``unreachable`` / ``fault``, each with the reason in words."""
     result = await _probe(ctx, ctx.body)
-    return _probe_out(result, _channel_of(ctx, result))
+    return _probe_out(result, _cameras(ctx).channel_of(result.mac, result.host,
+                                                          result.port))
 
 
 @routes.post("/api/v1/cameras/onvif", body=AddOnvifIn, response=CameraOut, status=201,
@@ -208,7 +200,7 @@ async def add_onvif_camera(ctx: RequestContext[AddOnvifIn]) -> CameraOut:
     taken already."""
     body = ctx.body
     result = await _probe(ctx, body)
-    existing = _channel_of(ctx, result)
+    existing = _cameras(ctx).channel_of(result.mac, result.host, result.port)
     if existing is not None:
         raise Conflict(f"this camera ({result.host}, MAC {result.mac or 'unknown'}) is on "
                        f"channel {existing} already")

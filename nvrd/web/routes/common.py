@@ -57,14 +57,14 @@ def audit(ctx: Context, type: str, action: str, *, result: str = "ok",
                    details=details)
 
 
-async def change_config(ctx: Context, change: Callable[[dict[str, Any]], None], what: str
-                        ) -> NvrConfig:
+async def change_config(ctx: Context, change: Callable[[dict[str, Any]], None], what: str,
+                        details: str = "") -> NvrConfig:
     """Apply ``change`` to the configuration table through the daemon (validated whole,
     saved, applied, audited); a configuration that does not validate is a 422 carrying
     the configuration's sentences, and nothing is changed."""
     try:
         return await daemon(ctx).change_config(change, what=what, user=user_of(ctx),
-                                               source=source_of(ctx))
+                                               source=source_of(ctx), details=details)
     except ConfigError as exc:
         audit(ctx, "config", what, result="rejected", details=_one_line(exc))
         raise config_refused(exc) from None

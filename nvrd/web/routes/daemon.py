@@ -69,7 +69,7 @@ class Daemon(Protocol):
     def status(self) -> DaemonStatus: ...
 
     async def change_config(self, change: Callable[[dict[str, Any]], None], *, what: str,
-                            user: str, source: str) -> NvrConfig:
+                            user: str, source: str, details: str = "") -> NvrConfig:
         """Edit the configuration as a TOML table; validated whole (``ConfigError``),
         saved, applied to every service, audited."""
         ...
