@@ -9,6 +9,9 @@ each other's state.
 from __future__ import annotations
 
 import abc
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,3 +55,18 @@ class Service(abc.ABC):
 
     async def apply_config(self, config: NvrConfig) -> None:  # noqa: B027 - optional hook
         """Apply a new configuration; services without settings ignore it."""
+
+
+async def open_in_own_threads(open_store: Callable[[], object], workers: int, name: str
+                              ) -> concurrent.futures.ThreadPoolExecutor:
+    """Run ``open_store`` in a new executor of ``workers`` threads and hand that executor
+    back, for the service to keep using (SQLite connections belong to their thread).
+    If opening raises, the executor is shut down and the error goes to the caller, which
+    decides whether the service can run without its store."""
+    executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=name)
+    try:
+        await asyncio.get_running_loop().run_in_executor(executor, open_store)
+    except BaseException:
+        executor.shutdown(wait=False)
+        raise
+    return executor

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from nvrd.service import Health, Service
+from nvrd.service import Health, Service, open_in_own_threads
 
 logger = logging.getLogger(__name__)
 
@@ -206,20 +206,13 @@ class TagService(Service):
         self._unusable: str | None = None
 
     async def start(self) -> None:
-        executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tags")
         try:
-            await asyncio.get_running_loop().run_in_executor(executor, self.store.open)
+            self._executor = await open_in_own_threads(self.store.open, 1, "tags")
         except (OSError, sqlite3.Error) as exc:
             # a broken tag file must not keep the recorder from recording
-            executor.shutdown(wait=False)
             self._unusable = f"the tag store {self.store.path} cannot be opened: {exc}"
             logger.error("tags not available: %s; recording goes on without them",
                          self._unusable)
-            return
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        self._executor = executor
 
     def health(self) -> Health:
         """An unusable tag file is said, but is no reason to restart a recorder."""

@@ -37,7 +37,7 @@ from nvrd.config.schema import CameraConfig
 from nvrd.paths import DataDir
 from nvrd.record.ingest import PacketSink, StreamStatus
 from nvrd.record.ingest_service import IngestService
-from nvrd.service import Health, Service
+from nvrd.service import Health, Service, open_in_own_threads
 from nvrd.snapshots.grabber import FrameGrabber, KeyFrame, Picture, PictureError, to_jpeg
 from nvrd.snapshots.store import REASONS, SnapshotRecord, SnapshotStore
 
@@ -105,20 +105,14 @@ class SnapshotService(Service):
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        executor = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="snapshot")
         try:
-            await asyncio.get_running_loop().run_in_executor(executor, self._store.open)
+            self._executor = await open_in_own_threads(self._store.open, WORKERS, "snapshot")
         except (OSError, sqlite3.Error) as exc:
             # a broken snapshot store must not keep the recorder from recording
-            executor.shutdown(wait=False)
             self._unusable = f"the snapshot store {self._store.root} cannot be opened: {exc}"
             logger.error("snapshots not available: %s; recording goes on without them",
                          self._unusable)
             return
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        self._executor = executor
         self._running = True
         self._ingest.add_tap(self._tap)
 
