@@ -773,6 +773,9 @@ class BoardProfile(_Model):
     # board, development machines).
     power_off_command: tuple[Annotated[str, Field(min_length=1)], ...] = (
         "systemctl", "poweroff")
+    # What the console's "reboot" runs once the daemon has stopped cleanly. Empty: only the
+    # daemon stops, and its supervisor (systemd) starts it again.
+    reboot_command: tuple[Annotated[str, Field(min_length=1)], ...] = ("systemctl", "reboot")
 
     @model_validator(mode="after")
     def _check(self) -> Self:

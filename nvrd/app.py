@@ -2,7 +2,8 @@
 dependency order, stops them in reverse, reloads on SIGHUP, and tells systemd.
 
 Order (each needs only what comes before it): audit log → time sync (NTP, if on: the
-clock is checked before anything records) → accounts (users, sessions) →
+clock is checked before anything records) → network (the configured interfaces; none:
+the operating system's set-up stays) → accounts (users, sessions) →
 hardware (the board's devices) → events (the event bus, its log and sources: alarm
 inputs and PoE need the hardware; the others hook onto services built already and
 judge the whole box once all have started) → storage (volumes, writers) → bays (disks
@@ -61,6 +62,9 @@ from nvrd.config import (
     dump_config,
     parse_config,
 )
+from nvrd.config.atomic import atomic_write_bytes
+from nvrd.config.store import CONFIG_FILE_MODE
+from nvrd.console.service import ConsoleService
 from nvrd.events.live import LiveFeed
 from nvrd.events.live_sources import LiveSources
 from nvrd.events.service import EventService
@@ -81,6 +85,7 @@ from nvrd.storage.bays import BayService
 from nvrd.storage.service import StorageService
 from nvrd.system.auditlog import AuditLog
 from nvrd.system.logs import set_level
+from nvrd.system.network import NetworkService
 from nvrd.system.sdnotify import SdNotifier
 from nvrd.system.status import DaemonStatus
 from nvrd.system.timesync import TimeSync, WallClock
@@ -111,11 +116,14 @@ class Application:
         apis: Sequence[ApiRegistry] = (),
         authenticator: Authenticator | None = None,
         wall_clock: WallClock | None = None,
+        network_namespace: str | None = None,
     ) -> None:
         """``apis``: API routes served besides the daemon's own; ``authenticator``: who
         may call them (tests pass their own; by default the box's accounts);
         ``wall_clock``: the clock NTP and the time API read and set (by default the
-        system clock; tests pass one that does not touch the host's)."""
+        system clock; tests pass one that does not touch the host's);
+        ``network_namespace``: where the network service reads and sets interfaces (by
+        default the daemon's own namespace; tests pass one of their own)."""
         self._store = store
         self._data = DataDir(data_dir)
         self._board_dirs = list(board_dirs)
@@ -124,6 +132,7 @@ class Application:
         self._apis = list(apis)
         self._authenticator = authenticator
         self._wall_clock = wall_clock
+        self._network_namespace = network_namespace
         self._stop_requested = asyncio.Event()
         self._started: list[Service] = []
         self._tasks: set[asyncio.Task[object]] = set()
@@ -133,12 +142,14 @@ class Application:
         self._watchdog = HealthWatchdog(self._notifier, self.health_problems, self._lag_probe)
         self._loaded: LoadedConfig | None = None
         self._reload_error: str | None = None
-        self._power_off = False
+        self._after_stop: Sequence[str] = ()
+        """What runs once every service has stopped: power off or reboot (the board's)."""
         self._reload_lock = asyncio.Lock()  # two quick SIGHUPs apply one after the other
         self._board: BoardProfile | None = None
         self._board_error: str | None = None
         self.audit: AuditLog | None = None
         self.timesync: TimeSync | None = None
+        self.network: NetworkService | None = None
         self.accounts: AccountsService | None = None
         self.hardware: HardwareService | None = None
         self.events: EventService | None = None
@@ -155,6 +166,8 @@ class Application:
         self.tags: TagService | None = None
         self.notify: NotifyService | None = None
         self.linkage: LinkageService | None = None
+        self.console: ConsoleService | None = None
+        """The technicians' console (serial port and local socket)."""
         self.cameras: CameraService | None = None
         """Discovery, probing, the cameras' own events and clocks, PoE plug-and-play."""
         self.web: WebService | None = None
@@ -201,8 +214,8 @@ class Application:
             await self._stop_services()
             self._remove_signal_handlers(loop)
             self._notifier.close()
-            if self._power_off:
-                await self._run_power_off()
+            if self._after_stop:
+                await self._run_after_stop(self._after_stop)
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -222,8 +235,30 @@ class Application:
         """Stop cleanly (segments closed, disks unmounted), then switch the box off with
         the board's ``power_off_command``."""
         logger.warning("shutdown requested by the %s", source)
-        self._power_off = True
+        self._after_stop = self._board.power_off_command if self._board else ()
         self.request_stop()
+
+    async def reboot(self, source: str) -> None:
+        """Stop cleanly, then restart the box with the board's ``reboot_command`` (empty:
+        only the daemon stops, and systemd starts it again)."""
+        logger.warning("reboot requested by the %s", source)
+        self._after_stop = self._board.reboot_command if self._board else ()
+        self.request_stop()
+
+    async def restore_last_good(self, source: str) -> bool:
+        """Put the last-known-good configuration back as the live file (the console's
+        recovery when the file is rejected) and run on it; False when there is none."""
+        last_good = self._store.last_good_path
+        try:
+            data = await asyncio.to_thread(last_good.read_bytes)
+        except FileNotFoundError:
+            return False
+        logger.warning("last good configuration restored by the %s", source)
+        await asyncio.to_thread(atomic_write_bytes, self._store.path, data, CONFIG_FILE_MODE)
+        self._record("config", "last good configuration restored",
+                     details=f"requested by the {source}")
+        await self.reload()
+        return True
 
     async def reload(self) -> bool:
         """Re-read the configuration file. A valid file is applied to every service; an
@@ -319,17 +354,14 @@ class Application:
             hardware=self.hardware.snapshot() if self.hardware else None,
         )
 
-    async def _run_power_off(self) -> None:
-        command = self._board.power_off_command if self._board else ()
-        if not command:
-            logger.info("shut down (the board has no power-off command)")
-            return
-        logger.info("powering off: %s", " ".join(command))
+    @staticmethod
+    async def _run_after_stop(command: Sequence[str]) -> None:
+        logger.info("running %s", " ".join(command))
         try:
             process = await asyncio.create_subprocess_exec(*command)
             await asyncio.wait_for(process.wait(), 30)
         except (OSError, TimeoutError) as exc:
-            logger.error("power off failed (%s): %s", " ".join(command), exc)
+            logger.error("%s failed: %s", " ".join(command), exc)
 
     def _panel_signals(self) -> DaemonSignals:
         """What the front panel lamps show of the recorder (see nvrd/hardware/panel.py)."""
@@ -373,11 +405,16 @@ class Application:
     def _build_services(self, config: NvrConfig) -> list[Service]:
         self.audit = AuditLog(self._data.audit_db, config.audit.max_rows)
         self.timesync = TimeSync(config, self.audit, clock=self._wall_clock)
+        self.network = NetworkService(config, self.audit, self.change_config,
+                                      self._data.root / "resolv.conf",
+                                      netns=self._network_namespace)
         self.accounts = AccountsService(self._data.root / "accounts.db", config, self.audit)
         self.hardware = HardwareService(config, self._data.root, self.audit, self._board,
                                         signals=self._panel_signals,
                                         on_factory_reset=self.factory_reset,
                                         on_shutdown=self.shut_down)
+        self.console = ConsoleService(self, config, self._board,
+                                      self._data.root / "console.sock")
         self.storage = StorageService(config, self._data.root, self.audit)
         hardware = self.hardware
         self.bays = BayService(config, self._data.root, self.audit, self.storage,
@@ -407,7 +444,8 @@ class Application:
                               apis=[*daemon_apis(), *self._apis],
                               authenticator=self._authenticator or self.accounts.authenticator,
                               app_values={DAEMON_KEY: self})
-        return [self.audit, self.timesync, self.accounts, self.hardware, self.events,
+        return [self.audit, self.timesync, self.network, self.accounts, self.hardware, self.console,
+                self.events,
                 self.storage, self.bays, self.recorder, self.snapshots, self.motion,
                 self.live_video,
                 self.stills, self.tags,

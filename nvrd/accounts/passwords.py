@@ -83,6 +83,13 @@ class Strength(StrEnum):
     STRONG = "strong"
 
 
+def policy_summary() -> str:
+    """The policy in one sentence, shown before a password is typed (the console)."""
+    return (f"{MIN_LENGTH}-{MAX_LENGTH} characters, at least two of digits, lowercase, "
+            "uppercase and symbols; no spaces, no ' \" ; : &; not the user name; no runs "
+            "like 123 or abc; no repeats like 111")
+
+
 def check_password(password: str, username: str) -> list[PolicyViolation]:
     """Every way ``password`` breaks the policy for ``username``; empty when it is acceptable."""
     found: list[PolicyViolation] = []

@@ -42,6 +42,7 @@ from nvrd.config.fields import (
     check_unique,
 )
 from nvrd.config.linkage import LinkageConfig
+from nvrd.config.network import NetworkConfig
 from nvrd.config.schedules import ALWAYS, ALWAYS_SCHEDULE_NAME, Holiday, Schedule
 from nvrd.events.model import EventKind
 
@@ -705,6 +706,22 @@ class CameraNetworkConfig(Section):
     time: CameraTimeConfig = Field(default_factory=CameraTimeConfig)
 
 
+class ConsoleConfig(Section):
+    """The technicians' console on the serial port the board profile gives the role
+    "console" (the vendor's RS-232 "Console" function). Logins, idle logout and lockout
+    limits are those of ``[security]``, with a counter of the console's own."""
+
+    enabled: bool = True
+    baud: Literal[9600, 19200, 38400, 57600, 115200, 230400] | None = None
+    """Line rate; unset: the board profile's (115200, 8N1, the vendor's default)."""
+    data_bits: Literal[7, 8] | None = None
+    parity: Literal["N", "E", "O"] | None = None
+    stop_bits: Literal[1, 2] | None = None
+    socket: bool = True
+    """Also serve the console on a Unix socket in the data directory (owner only), for
+    ``nvrd console`` on the box itself or a development terminal."""
+
+
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -729,6 +746,9 @@ class NvrConfig(Section):
     snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     camera_network: CameraNetworkConfig = Field(default_factory=CameraNetworkConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    """The recorder's own interfaces (empty: the operating system's set-up stays)."""
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     cameras: Annotated[tuple[CameraConfig, ...], Field(max_length=MAX_CHANNELS)] = ()
 
     @field_validator("cameras")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import psutil
 
 from hal.leds import FrontPanel, PanelState, Phase
-from hal.leds.base import Blink, On
+from hal.leds.base import Blink, LedLook, On, Trigger
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,12 @@ class PanelDriver:
                 await self._task
         self.set_phase(Phase.SHUTTING_DOWN)
 
+    def looks(self) -> dict[str, str]:
+        """Each lamp's look now, by role (``"on"``, ``"off"``, ``"blink 500/500 ms"``)."""
+        if self.state is None:
+            return {}
+        return {role: _describe(look) for role, look in self._panel.plan(self.state).items()}
+
     def set_phase(self, phase: Phase) -> None:
         if phase != self._phase:
             self._phase = phase
@@ -107,3 +113,11 @@ class PanelDriver:
         while True:
             self.refresh()
             await asyncio.sleep(REFRESH_S)
+
+
+def _describe(look: LedLook) -> str:
+    if isinstance(look, Blink):
+        return f"blinking {look.on_ms}/{look.off_ms} ms"
+    if isinstance(look, Trigger):
+        return f"kernel trigger {look.name}"
+    return "on" if isinstance(look, On) else "off"

@@ -99,6 +99,7 @@ class HardwareService(Service):
         self.ptz: PtzDomes | None = None
         self.disks: DiskStack | None = None
         self._keypad: Keypad | None = None
+        self._button_listeners: list[Callable[[ButtonEvent], None]] = []
         self._inventory_started = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -282,7 +283,23 @@ class HardwareService(Service):
 
     # --- buttons ---------------------------------------------------------------------------
 
+    def listen_to_buttons(self, listener: Callable[[ButtonEvent], None]
+                          ) -> Callable[[], None]:
+        """Call ``listener`` with every front-panel button event (the console's proof of
+        presence); returns the function that stops it."""
+        self._button_listeners.append(listener)
+        return lambda: self._button_listeners.remove(listener)
+
+    def has_button(self, role: str) -> bool:
+        return self._keypad is not None and any(
+            key.role == role for key in (self.board.buttons.keys if self.board else ()))
+
     def _on_button(self, event: ButtonEvent) -> None:
+        for listener in list(self._button_listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("button listener failed")
         panel = self.panel
         if isinstance(event, HoldProgress) and panel is not None:
             panel.set_phase(Phase.BUTTON_HELD)

@@ -15,6 +15,8 @@ States of a bay (``BayStatus.state``):
 - ``mounting``, ``preparing``: on the way.
 - ``recording``: mounted and attached to storage (``storage.bays[].record``).
 - ``mounted``: mounted, not recorded on (``record = false``): playback only.
+- ``unmounted``: unmounted by hand (``unmount``, e.g. from the console) so the disk can be
+  pulled safely; ``mount`` (or a pull and re-insert) uses it again.
 - ``error``: the last step failed; ``problem`` says why. A pull and re-insert retries.
 
 Everything that touches the disk runs in one task per bay at a time (``_run_in_bay``), so
@@ -195,6 +197,56 @@ class BayService(Service):
         await self._hw.health.check_all_smart()
         self._changed()
 
+    async def unmount(self, number: int) -> BayStatus:
+        """Stop recording on the disk in bay ``number`` and unmount it, so that it can be
+        pulled safely (its streams move to the other volumes). It stays unmounted until
+        :meth:`mount` or a re-insert. Raises ``DiskError`` when the bay is empty or its
+        disk is not mounted."""
+        bay = self._bay_or_error(number)
+        assert bay.lock is not None
+        async with bay.lock:
+            if bay.disk is None:
+                raise DiskError(f"bay {number} is empty")
+            if bay.mounted_at is None:
+                raise DiskError(f"the disk in bay {number} is not mounted ({bay.state})")
+            await self._let_go(bay, device_gone=False)
+            self._set(bay, "unmounted", "unmounted by hand: safe to pull; mount it to use "
+                      "it again")
+            self._record(f"disk in bay {number} unmounted", _describe(bay.disk))
+        return self._status(bay)
+
+    async def mount(self, number: int) -> BayStatus:
+        """Mount the disk in bay ``number`` again (after :meth:`unmount` or an error) and
+        record on it if it is a recording disk. Raises ``DiskError`` with the reason when
+        it cannot be used (empty, blank, not ours, the mount failed)."""
+        bay = self._bay_or_error(number)
+        assert bay.lock is not None
+        async with bay.lock:
+            if bay.disk is None:
+                raise DiskError(f"bay {number} is empty")
+            if bay.mounted_at is not None and bay.state in ("recording", "mounted"):
+                raise DiskError(f"the disk in bay {number} is already mounted at "
+                                f"{bay.mounted_at}")
+            try:
+                if bay.mounted_at is None:
+                    await self._adopt(bay)
+                else:  # mounted, but attaching it to storage failed: try that again
+                    await self._use_mounted(bay)
+            except (DiskError, VolumeError, OSError) as exc:
+                self._set(bay, "error", f"mount failed: {exc}")
+                raise
+            if bay.state not in ("recording", "mounted"):
+                raise DiskError(f"bay {number} is {bay.state}: {bay.problem}")
+            self._record(f"disk in bay {number} mounted", _describe(bay.disk))
+        return self._status(bay)
+
+    def _bay_or_error(self, number: int) -> _Bay:
+        bay = self._bays.get(number)
+        if bay is None:
+            raise DiskError(f"there is no bay {number}; this box has bays "
+                            f"{', '.join(map(str, sorted(self._bays)))}")
+        return bay
+
     async def prepare(self, number: int, *, confirm: str, fs_type: FsType = "ext4") -> BayStatus:
         """Wipe the disk in bay ``number`` and make it a recording disk.
 
@@ -202,10 +254,7 @@ class BayService(Service):
         preparing destroys what is on it. Raises ``DiskError`` (``PrepareRefused`` for a
         wrong confirmation or a disk in use) with the reason; the bay keeps its state then.
         """
-        bay = self._bays.get(number)
-        if bay is None:
-            raise DiskError(f"there is no bay {number}; this box has bays "
-                            f"{', '.join(map(str, sorted(self._bays)))}")
+        bay = self._bay_or_error(number)
         disk = bay.disk
         if disk is None:
             raise DiskError(f"bay {number} is empty")

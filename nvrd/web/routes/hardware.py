@@ -27,6 +27,7 @@ from hal.ptz.base import PtzCamera
 from nvrd.config.schema import MAX_CHANNELS
 from nvrd.hardware.alarmio import AlarmInputStatus, AlarmOutputStatus
 from nvrd.hardware.ptz import NoPtzDome, PtzUnavailable
+from nvrd.hardware.settings import poe_port_enabled, relay_mode
 from nvrd.web.api.errors import ApiError, Conflict, NotFound
 from nvrd.web.api.registry import ApiRegistry, RequestContext
 from nvrd.web.routes.common import audit, change_config, daemon, unavailable
@@ -145,16 +146,6 @@ def _port_status(ctx: Ctx, port: int) -> PoePortStatus:
     return found
 
 
-def _persist_poe(port: int, enabled: bool) -> Any:
-    def change(table: dict[str, Any]) -> None:
-        ports = table.setdefault("poe", {}).setdefault("ports", [])
-        ports[:] = [p for p in ports if p.get("port") != port]
-        if not enabled:  # a port not listed is powered
-            ports.append({"port": port, "enabled": False})
-        ports.sort(key=lambda p: p["port"])
-    return change
-
-
 @routes.get("/api/v1/poe", response=list[PoePortStatus], right="camera")
 async def get_poe(ctx: RequestContext) -> list[PoePortStatus]:
     """Every PoE port: switch, power state, class, measured and allocated power."""
@@ -174,7 +165,7 @@ async def enable_port(ctx: RequestContext[None, None, PortPath]) -> PoePortStatu
         raise Conflict(str(exc), code="power_budget_exceeded") from None
     except PseError as exc:
         raise unavailable(f"PoE port {port}", str(exc)) from None
-    await change_config(ctx, _persist_poe(port, True), f"PoE port {port} enabled")
+    await change_config(ctx, poe_port_enabled(port, True), f"PoE port {port} enabled")
     return _port_status(ctx, port)
 
 
@@ -188,7 +179,7 @@ async def disable_port(ctx: RequestContext[None, None, PortPath]) -> PoePortStat
         await _poe(ctx).disable(port)
     except PseError as exc:
         raise unavailable(f"PoE port {port}", str(exc)) from None
-    await change_config(ctx, _persist_poe(port, False), f"PoE port {port} disabled")
+    await change_config(ctx, poe_port_enabled(port, False), f"PoE port {port} disabled")
     return _port_status(ctx, port)
 
 
@@ -237,16 +228,7 @@ async def set_output(ctx: RequestContext[RelayBody, None, OutputPath]) -> AlarmO
     alarm_io = _alarm_io(ctx)
     if not any(o.number == number for o in alarm_io.outputs()):
         raise NotFound(f"there is no alarm output {number} on this recorder")
-
-    def change(table: dict[str, Any]) -> None:
-        outputs = table.setdefault("alarms", {}).setdefault("outputs", [])
-        entry = next((o for o in outputs if o.get("id") == number), None)
-        if entry is None:
-            outputs.append({"id": number, "mode": mode})
-        else:
-            entry["mode"] = mode
-
-    await change_config(ctx, change, f"alarm output {number} set to {mode}")
+    await change_config(ctx, relay_mode(number, mode), f"alarm output {number} set to {mode}")
     if mode == "auto":  # linkage drives it from now on; until it does, it is off
         try:
             alarm_io.set_relay(number, False, reason="mode auto")
