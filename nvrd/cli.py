@@ -1,5 +1,6 @@
 """The ``nvrd`` command: ``nvrd run`` starts the daemon, ``nvrd check-config`` validates,
-``nvrd prepare-volume`` makes a directory a recording volume."""
+``nvrd prepare-volume`` makes a directory a recording volume, ``nvrd console`` opens the
+running daemon's technicians' console on this terminal (or ``--tty``)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,19 @@ def main(argv: list[str] | None = None) -> int:
     prepare.add_argument("path", type=Path)
     prepare.add_argument("--label", default="", help="a name to recognise the disk by")
 
+    console = commands.add_parser(
+        "console", help="a terminal on the running daemon's technicians' console")
+    console.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                         help="the daemon's data directory (default: %(default)s)")
+    console.add_argument("--tty", type=Path, default=None,
+                         help="serve the console on this terminal device (e.g. /dev/pts/3) "
+                              "instead of this terminal")
+
     args = parser.parse_args(argv)
+    if args.command == "console":
+        from nvrd.console.bridge import run_bridge
+
+        return run_bridge(DataDir(args.data_dir).root / "console.sock", args.tty)
     if args.command == "check-config":
         return _check_config(args.file)
     if args.command == "prepare-volume":

@@ -40,7 +40,13 @@ from nvrd.console.registry import (
     UsageError,
     split_line,
 )
-from nvrd.console.terminal import Hangup, IdleTimeout, LineInterrupted, Terminal
+from nvrd.console.terminal import (
+    EndOfSession,
+    Hangup,
+    IdleTimeout,
+    LineInterrupted,
+    Terminal,
+)
 
 if TYPE_CHECKING:
     from nvrd.accounts.model import User
@@ -55,6 +61,8 @@ SOURCE = "console"
 LINE_KEY = "serial-console"
 """The console line as a lockout "source": every failure here counts against it."""
 PASSWORD_TIMEOUT_S = 60.0
+FAILED_LOGIN_DELAY_S = 1.0
+"""The classic pause after a wrong password: guessing at the serial port stays slow."""
 LOGIN_FAILED = "Login incorrect"
 LOGOUT_WORDS = ("exit", "logout", "quit")
 
@@ -91,7 +99,7 @@ class ConsoleSession:
             while True:
                 try:
                     user = await self._login()
-                except LineInterrupted:
+                except (LineInterrupted, EndOfSession):
                     self.terminal.line()
                     continue
                 if user is not None:
@@ -136,7 +144,7 @@ class ConsoleSession:
             events = self.logins.tracker.failure(name, LINE_KEY)
             self._audit("account", "console login failed", user=exc.username or name[:64],
                         result="failed", details=f"reason: {exc.reason.value}")
-            await asyncio.sleep(1.0)  # the classic login delay: guessing stays slow
+            await asyncio.sleep(FAILED_LOGIN_DELAY_S)
             self.terminal.line(LOGIN_FAILED)
             for event in events:
                 self.terminal.line(f"Too many failed logins: the console refuses logins "
@@ -210,6 +218,8 @@ class ConsoleSession:
                     line = await self.terminal.read_line(self._prompt(), timeout=idle)
                 except LineInterrupted:
                     continue
+                except EndOfSession:
+                    line = "logout"
                 except IdleTimeout:
                     self.terminal.line()
                     self.terminal.line(f"Logged out after {_duration(idle or 0)} idle.")
@@ -367,7 +377,7 @@ class ConsoleSession:
                                                      timeout=self._idle_seconds())
             except LineInterrupted:
                 continue
-            except IdleTimeout:
+            except (IdleTimeout, EndOfSession):
                 self.terminal.line()
                 return
             if line.strip().lower() in LOGOUT_WORDS:

@@ -24,13 +24,17 @@ from nvrd.console.lineeditor import (
 )
 from nvrd.console.transports import Transport
 
-__all__ = ["Hangup", "IdleTimeout", "LineInterrupted", "Terminal"]
+__all__ = ["EndOfSession", "Hangup", "IdleTimeout", "LineInterrupted", "Terminal"]
 
 MAX_TYPE_AHEAD = 4096
 
 
 class Hangup(Exception):
-    """The line went away (socket closed, pty master gone) or ``Ctrl-D`` ended the session."""
+    """The line went away (socket closed, pty master gone)."""
+
+
+class EndOfSession(Exception):
+    """``Ctrl-D`` on an empty line: log out (at the login prompt: nothing)."""
 
 
 class IdleTimeout(Exception):
@@ -74,7 +78,8 @@ class Terminal:
                         timeout: float | None = None) -> str:
         """Show ``prompt`` and return the line typed. Raises :class:`IdleTimeout` after
         ``timeout`` seconds without a key, :class:`LineInterrupted` on ``Ctrl-C``,
-        :class:`Hangup` when the line is gone or ``Ctrl-D`` is typed on an empty line."""
+        :class:`EndOfSession` on ``Ctrl-D`` on an empty line, :class:`Hangup` when the line
+        is gone."""
         self.write(prompt)
         self._prompt = prompt
         self.editor.start_line(secret=secret)
@@ -102,7 +107,7 @@ class Terminal:
                     if isinstance(event, Interrupted):
                         raise LineInterrupted()
                     if isinstance(event, EndOfInput):
-                        raise Hangup()
+                        raise EndOfSession()
         finally:
             self._reading = False
 

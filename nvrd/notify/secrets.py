@@ -1,7 +1,7 @@
 """The notification secrets in a configuration table (the exported bundle): left out
 of an export without secrets, taken back from the box's configuration on import.
 
-For ``nvrd/web/routes/system.py``'s ``strip_secrets`` / ``restore_secrets``, which do the
+For ``nvrd/config/bundle.py``'s ``strip_secrets`` / ``restore_secrets``, which do the
 same for camera passwords: the MQTT password and each webhook's secret are write-only
 like them. A webhook's secret is matched by its URL (the hook's identity for a person
 reading the bundle); the MQTT password by the broker (host and port), so a bundle from

@@ -91,6 +91,14 @@ class ConsoleLine:
         assert first.strip() == command.strip(), f"echo {first!r} is not {command!r}"
         return rest
 
+    async def quiet(self, seconds: float = 1.0) -> None:
+        """Read until the console has printed nothing for ``seconds``."""
+        while True:
+            try:
+                await asyncio.wait_for(self._read(), seconds)
+            except TimeoutError:
+                return
+
     def audited(self) -> list[tuple[str, str, str]]:
         """(action, result, details) of every audit entry with source ``console``."""
         return [(r.action, r.result, r.details) for r in self.audit if r.source == "console"]

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from nvrd.console.commands import accounts, clock, disks, hardware, power, status
+from nvrd.console.commands import (
+    accounts,
+    clock,
+    disks,
+    hardware,
+    maintenance,
+    power,
+    status,
+)
 from nvrd.console.registry import Command
 
 __all__ = ["all_commands"]
 
-_MODULES = (status, disks, hardware, clock, accounts, power)
+_MODULES = (status, disks, hardware, clock, maintenance, accounts, power)
 
 
 def all_commands() -> list[Command]:

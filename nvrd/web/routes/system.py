@@ -22,28 +22,29 @@ nothing changes unless all of it is valid.
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
-import io
 import socket
 import sqlite3
 import time
-import tomllib
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import psutil
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
 import nvrd
-from nvrd.config import ConfigError, NvrConfig, dump_config, parse_config
+from nvrd.config import ConfigError, NvrConfig
+from nvrd.config.bundle import (
+    config_table,
+    factory_table,
+    restore_secrets,
+    strip_secrets,
+)
 from nvrd.config.schema import NtpConfig, SystemConfig
-from nvrd.notify.secrets import restore_notify_secrets, strip_notify_secrets
-from nvrd.paths import shipped_config_dir
-from nvrd.system.logs import redact_url
+from nvrd.system.logquery import CSV_HEADER, LogEntry, log_csv, query_log, utc_us
+from nvrd.system.support import build_support_bundle, bundle_file
 from nvrd.system.timesync import (
     ClockNotSettable,
     NoServers,
@@ -60,6 +61,7 @@ from nvrd.web.routes.common import (
     audit,
     change_config,
     check_toml,
+    config_refused,
     daemon,
     daemon_status,
     given,
@@ -71,9 +73,10 @@ from nvrd.web.routes.common import (
 
 routes = ApiRegistry(tags=("system",))
 
-REDACTED = "***"
 LOG_EXPORT_BATCH = 1000
 LOG_EXPORT_MAX_ROWS = 1_000_000
+SUPPORT_BUNDLE_TIMEOUT_S = 300.0
+"""Gathering runs a few commands (journalctl, ip) with their own time limits."""
 RESTART_DELAY_S = 0.5
 """The restart waits this long so that its answer reaches the client first."""
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -214,16 +217,6 @@ class LogExportQuery(BaseModel):
     user: Annotated[str, Field(max_length=64)] | None = None
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
-
-
-class LogEntry(BaseModel):
-    time: dt.datetime
-    type: str
-    user: str
-    source: str
-    action: str
-    result: str
-    details: str
 
 
 class ExportQuery(BaseModel):
@@ -445,38 +438,6 @@ async def get_network(ctx: RequestContext) -> NetworkOut:
 
 # --- logs -------------------------------------------------------------------------------
 
-def _us(moment: dt.datetime | None) -> int | None:
-    return None if moment is None else (moment - _EPOCH) // dt.timedelta(microseconds=1)
-
-
-def query_log(path: Path, *, type: str | None = None, user: str | None = None,
-              since_us: int | None = None, until_us: int | None = None,
-              before_id: int | None = None, limit: int = 100
-              ) -> list[tuple[int, LogEntry]]:
-    """Newest first, with the row ids (for paging). Blocking: run it in a thread.
-
-    Reads the audit database read-only (``AuditLog.query`` has no upper time bound and
-    no paging yet)."""
-    clauses, params = [], []
-    for clause, value in (("type = ?", type), ("user = ?", user), ("time_us >= ?", since_us),
-                          ("time_us < ?", until_us), ("id < ?", before_id)):
-        if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        connection.execute("PRAGMA busy_timeout=5000")
-        rows = connection.execute(
-            "SELECT id, time_us, type, user, source, action, result, details FROM audit "
-            f"{where} ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
-    finally:
-        connection.close()
-    return [(row[0], LogEntry(time=_EPOCH + dt.timedelta(microseconds=row[1]), type=row[2],
-                              user=row[3], source=row[4], action=row[5], result=row[6],
-                              details=row[7])) for row in rows]
-
-
 def _audit_path(ctx: RequestContext[Any, Any, Any]) -> Path:
     log = daemon(ctx).audit
     if log is None or not log.path.exists():
@@ -490,25 +451,11 @@ async def get_logs(ctx: RequestContext[None, LogQuery]) -> list[LogEntry]:
     q = ctx.query
     try:
         rows = await asyncio.to_thread(query_log, _audit_path(ctx), type=q.type, user=q.user,
-                                       since_us=_us(q.since), until_us=_us(q.until),
+                                       since_us=utc_us(q.since), until_us=utc_us(q.until),
                                        limit=q.limit)
     except sqlite3.Error as exc:
         raise unavailable("the audit log", str(exc), code="service_unavailable") from None
     return [entry for _, entry in rows]
-
-
-def _csv(rows: list[tuple[int, LogEntry]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for _, e in rows:
-        writer.writerow([e.time.isoformat(), e.type, e.user, e.source, e.action, e.result,
-                         _no_formula(e.details)])
-    return buffer.getvalue().encode()
-
-
-def _no_formula(text: str) -> str:
-    """A cell starting with = + - @ is a formula to a spreadsheet: quote it."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
 
 
 @routes.get("/api/v1/logs/export", query=LogExportQuery, response=str,
@@ -522,16 +469,16 @@ async def export_logs(ctx: RequestContext[None, LogExportQuery]) -> web.StreamRe
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": f'attachment; filename="nvrd-log-{stamp}.csv"'})
     await response.prepare(ctx.request)
-    await response.write(b"time,type,user,source,action,result,details\r\n")
+    await response.write(CSV_HEADER)
     before: int | None = None
     sent = 0
     while sent < LOG_EXPORT_MAX_ROWS:
         rows = await asyncio.to_thread(query_log, path, type=q.type, user=q.user,
-                                       since_us=_us(q.since), until_us=_us(q.until),
+                                       since_us=utc_us(q.since), until_us=utc_us(q.until),
                                        before_id=before, limit=LOG_EXPORT_BATCH)
         if not rows:
             break
-        await response.write(_csv(rows))
+        await response.write(log_csv(entry for _, entry in rows))
         sent += len(rows)
         before = rows[-1][0]
     await response.write_eof()
@@ -539,66 +486,28 @@ async def export_logs(ctx: RequestContext[None, LogExportQuery]) -> web.StreamRe
     return response
 
 
+@routes.get("/api/v1/system/support-bundle", response=bytes, media_type="application/gzip",
+            right="system", timeout_s=SUPPORT_BUNDLE_TIMEOUT_S)
+async def get_support_bundle(ctx: RequestContext) -> web.Response:
+    """A support bundle to send to support: versions, status, the configuration without
+    secrets, the audit log, recent events, SMART, network state and the daemon's log, as
+    a ``.tar.gz`` (its ``README.txt`` lists what is inside and what could not be
+    gathered). A copy stays in the data directory's ``support`` folder (the newest five).
+
+    Needs the ``system`` right, like the console's ``support-bundle``: the bundle shows
+    the whole box (configuration, network, logs), more than ``log_view`` opens; it holds
+    no secret, so it does not need ``security`` as an export with secrets does."""
+    path = await build_support_bundle(daemon(ctx))
+    info = await asyncio.to_thread(bundle_file, path)
+    data = await asyncio.to_thread(path.read_bytes)
+    audit(ctx, "system", "support bundle downloaded",
+          details=f"{path.name}, {info.size_bytes} bytes, sha256 {info.sha256}")
+    return web.Response(body=data, headers={
+        "Content-Type": "application/gzip",
+        "Content-Disposition": f'attachment; filename="{path.name}"'})
+
+
 # --- configuration bundle ---------------------------------------------------------------
-
-def _table(config: NvrConfig) -> dict[str, Any]:
-    return tomllib.loads(dump_config(config))
-
-
-def strip_secrets(table: dict[str, Any]) -> dict[str, Any]:
-    """Camera passwords left out, passwords in stream URLs as ``***``; the MQTT password,
-    webhook secrets and the plug-and-play password left out."""
-    strip_notify_secrets(table)
-    _plug_and_play(table).pop("password", None)
-    for camera in table.get("cameras", []):
-        camera.pop("password", None)
-        for stream in ("main", "sub"):
-            if isinstance(camera.get(stream), dict) and "url" in camera[stream]:
-                camera[stream]["url"] = redact_url(camera[stream]["url"]).replace(
-                    ":***@", f":{REDACTED}@")
-    return table
-
-
-def restore_secrets(table: dict[str, Any], current: NvrConfig) -> int:
-    """Fill the secrets an export without secrets left out from the box's configuration
-    (same channel); how many were filled. ApiError 422 for a ``***`` it cannot fill."""
-    kept = 0
-    for index, camera in enumerate(table.get("cameras", [])):
-        if not isinstance(camera, dict):
-            continue
-        mine = current.camera(camera.get("channel", -1)) if isinstance(
-            camera.get("channel"), int) else None
-        if "password" not in camera and mine is not None and \
-                mine.password.get_secret_value():
-            camera["password"] = mine.password.get_secret_value()
-            kept += 1
-        for stream in ("main", "sub"):
-            url = camera.get(stream, {}).get("url") if isinstance(camera.get(stream),
-                                                                 dict) else None
-            if not isinstance(url, str) or urlsplit(url).password != REDACTED:
-                continue
-            theirs = getattr(mine, stream, None) if mine is not None else None
-            if theirs is not None and redact_url(str(theirs.url)) == url:
-                camera[stream]["url"] = str(theirs.url)
-                kept += 1
-                continue
-            raise ApiError(422, "config_invalid", f"config.cameras[{index}].{stream}.url: "
-                           "its password was left out at export and this recorder has no "
-                           "camera with the same URL on that channel to take it from; put "
-                           "the password in the URL (got "
-                           f"{url!r})")
-    pnp, mine_pnp = _plug_and_play(table), current.camera_network.plug_and_play
-    if "password" not in pnp and mine_pnp.password.get_secret_value():
-        pnp["password"] = mine_pnp.password.get_secret_value()
-        kept += 1
-    return kept + restore_notify_secrets(table, current)
-
-
-def _plug_and_play(table: dict[str, Any]) -> dict[str, Any]:
-    """``camera_network.plug_and_play`` of a configuration table (made if absent)."""
-    network = table.setdefault("camera_network", {})
-    return network.setdefault("plug_and_play", {}) if isinstance(network, dict) else {}
-
 
 @routes.get("/api/v1/maintenance/config", query=ExportQuery, response=ConfigBundle,
             right="import_export")
@@ -612,7 +521,7 @@ async def export_config(ctx: RequestContext[None, ExportQuery]) -> web.Response:
             raise Forbidden("exporting with secrets needs the 'security' right too, "
                             "which your account does not have")
     d = daemon(ctx)
-    table = _table(d.config)
+    table = config_table(d.config)
     if not ctx.query.secrets:
         strip_secrets(table)
     bundle = ConfigBundle(firmware_version=nvrd.__version__, board=d.config.system.board,
@@ -638,7 +547,11 @@ async def import_config(ctx: RequestContext[ConfigBundle]) -> ImportOut:
     if not isinstance(new["system"], dict):
         raise ApiError(422, "config_invalid", "config.system: must be a JSON object")
     new["system"]["board"] = d.config.system.board
-    kept = restore_secrets(new, d.config)
+    try:
+        kept = restore_secrets(new, d.config, prefix="config.",
+                               source="the bundle's config")
+    except ConfigError as exc:
+        raise config_refused(exc) from None
 
     def replace(table: dict[str, Any]) -> None:
         table.clear()
@@ -648,21 +561,6 @@ async def import_config(ctx: RequestContext[ConfigBundle]) -> ImportOut:
         f" (from firmware {ctx.body.firmware_version})" if ctx.body.firmware_version
         else ""))
     return ImportOut(imported=True, cameras=len(config.cameras), kept_secrets=kept)
-
-
-def factory_table(current: NvrConfig, *, keep_network: bool) -> dict[str, Any]:
-    """The factory configuration (the shipped ``nvrd.toml``, else the schema's defaults)
-    as a table, keeping the board and, if asked, the web settings."""
-    path = shipped_config_dir() / "nvrd.toml"
-    try:
-        factory = parse_config(path.read_text("utf-8"), str(path))
-    except (OSError, ConfigError):
-        factory = NvrConfig()
-    table = _table(factory)
-    table.setdefault("system", {})["board"] = current.system.board
-    if keep_network:
-        table["web"] = _table(current)["web"]
-    return table
 
 
 @routes.post("/api/v1/maintenance/restore-defaults", body=RestoreBody, response=Accepted,
