@@ -1,10 +1,12 @@
 """The application: builds the services from the configuration, starts them in
 dependency order, stops them in reverse, reloads on SIGHUP, and tells systemd.
 
-Order (each needs only what comes before it): audit log → time sync (NTP, if on: the
-clock is checked before anything records) → network (the configured interfaces; none:
-the operating system's set-up stays) → accounts (users, sessions) →
-hardware (the board's devices) → events (the event bus, its log and sources: alarm
+Order (each needs only what comes before it): audit log → network (the configured
+interfaces; none: the operating system's set-up stays) → time sync (NTP, if on: the
+clock is checked before anything records, over the network just set up) → accounts
+(users, sessions) → hardware (the board's devices) → console (the technicians' serial
+console: up before anything records, so a technician can log in even when a later
+service is in trouble) → events (the event bus, its log and sources: alarm
 inputs and PoE need the hardware; the others hook onto services built already and
 judge the whole box once all have started) → storage (volumes, writers) → bays (disks
 in the drive bays, mounted and attached to storage) → recorder (what to record, where)
@@ -236,6 +238,8 @@ class Application:
         the board's ``power_off_command``."""
         logger.warning("shutdown requested by the %s", source)
         self._after_stop = self._board.power_off_command if self._board else ()
+        if not self._after_stop:
+            logger.info("the board has no power-off command: only the daemon stops")
         self.request_stop()
 
     async def reboot(self, source: str) -> None:
@@ -243,6 +247,9 @@ class Application:
         only the daemon stops, and systemd starts it again)."""
         logger.warning("reboot requested by the %s", source)
         self._after_stop = self._board.reboot_command if self._board else ()
+        if not self._after_stop:
+            logger.info("the board has no reboot command: only the daemon stops (and "
+                        "systemd starts it again)")
         self.request_stop()
 
     async def restore_last_good(self, source: str) -> bool:
@@ -444,7 +451,8 @@ class Application:
                               apis=[*daemon_apis(), *self._apis],
                               authenticator=self._authenticator or self.accounts.authenticator,
                               app_values={DAEMON_KEY: self})
-        return [self.audit, self.timesync, self.network, self.accounts, self.hardware, self.console,
+        return [self.audit, self.network, self.timesync, self.accounts, self.hardware,
+                self.console,
                 self.events,
                 self.storage, self.bays, self.recorder, self.snapshots, self.motion,
                 self.live_video,

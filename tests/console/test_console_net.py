@@ -11,10 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import nvrd.console.service
-from nvrd.console.commands import net
-from nvrd.console.commands.all import all_commands
-from nvrd.console.registry import Command
 from tests.console.harness import console_daemon
 from tests.system.network_site import (
     RECORDER_ADDRESS,
@@ -31,18 +27,6 @@ CONFIRM_SECONDS = 3
 def site(tmp_path: Path) -> Iterator[NetworkSite]:
     with open_site(tmp_path) as made:
         yield made
-
-
-@pytest.fixture(autouse=True)
-def _net_commands(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The net commands in the console's registry (until commands/all.py lists them)."""
-    def commands() -> list[Command]:
-        found = all_commands()
-        if not any(c.name == "net show" for c in found):
-            found += net.COMMANDS
-        return found
-
-    monkeypatch.setattr(nvrd.console.service, "all_commands", commands)
 
 
 @pytest.mark.root

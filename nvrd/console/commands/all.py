@@ -8,6 +8,7 @@ from nvrd.console.commands import (
     disks,
     hardware,
     maintenance,
+    net,
     power,
     status,
 )
@@ -15,7 +16,7 @@ from nvrd.console.registry import Command
 
 __all__ = ["all_commands"]
 
-_MODULES = (status, disks, hardware, clock, maintenance, accounts, power)
+_MODULES = (status, net, disks, hardware, clock, maintenance, accounts, power)
 
 
 def all_commands() -> list[Command]:
