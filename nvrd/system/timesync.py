@@ -346,6 +346,28 @@ class NoServers(Exception):
         return "no NTP server is configured: set system.ntp.servers first"
 
 
+MANUAL_TIME_RANGE = (dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+                     dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
+"""A time set by hand outside this is a mistake (recordings would be misplaced): before
+this firmware existed is the reset value of a flat RTC battery (2000-01-01), not a date."""
+
+
+class TimeOutOfRange(ValueError):
+    """A time set by hand outside :data:`MANUAL_TIME_RANGE`."""
+
+    def __init__(self, wanted: dt.datetime) -> None:
+        low, high = MANUAL_TIME_RANGE
+        super().__init__(f"must be between {low:%Y-%m-%d} and {high:%Y-%m-%d} (got "
+                         f"{wanted.isoformat()}; an earlier date is what a flat clock "
+                         "battery gives, not a date)")
+
+
+def check_manual_time(wanted: dt.datetime) -> None:
+    """Raise :class:`TimeOutOfRange` for a time nobody means to set by hand."""
+    if not MANUAL_TIME_RANGE[0] <= wanted < MANUAL_TIME_RANGE[1]:
+        raise TimeOutOfRange(wanted)
+
+
 class NtpEnabled(Exception):
     def __str__(self) -> str:
         return ("NTP is on and would undo a time set by hand: turn NTP off first "
@@ -508,7 +530,8 @@ class TimeSync(Service):
 
     async def set_time(self, utc_ns: int, *, user: str, source: str) -> int:
         """Set the clock by hand; the step in nanoseconds. Refused (:class:`NtpEnabled`)
-        while NTP is on; :class:`ClockNotSettable` without the capability."""
+        while NTP is on; :class:`ClockNotSettable` without the capability. Callers check
+        what a person typed with :func:`check_manual_time` first."""
         if self.settings.enabled:
             raise NtpEnabled()
         async with self._lock:

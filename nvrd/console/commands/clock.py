@@ -26,9 +26,10 @@ from nvrd.system.timesync import (
     NtpEnabled,
     SyncFailed,
     SyncResult,
+    TimeOutOfRange,
     TimeSync,
+    check_manual_time,
 )
-from nvrd.web.routes.system import MANUAL_TIME_RANGE
 
 __all__ = ["COMMANDS", "local_to_utc"]
 
@@ -90,10 +91,10 @@ def _parse(args: list[str], zone: zoneinfo.ZoneInfo) -> dt.datetime:
                          ) from None
     wanted = (wall.replace(tzinfo=dt.UTC) if len(args) == 3
               else local_to_utc(wall, zone))
-    low, high = MANUAL_TIME_RANGE
-    if not low <= wanted < high:
-        raise CommandError(f"the time must be between {low:%Y-%m-%d} and {high:%Y-%m-%d} "
-                           "(a date before is what a flat clock battery gives, not a date)")
+    try:
+        check_manual_time(wanted)
+    except TimeOutOfRange as exc:
+        raise CommandError(f"the time {exc}") from None
     return wanted
 
 

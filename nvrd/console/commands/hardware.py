@@ -58,28 +58,27 @@ async def _poe_show(ctx: Context, args: list[str]) -> None:
 
 
 async def _poe_on(ctx: Context, args: list[str]) -> None:
-    port = _port(ctx, args)
-    try:
-        await _poe(ctx).enable(port)
-    except PowerBudgetExceeded as exc:
-        raise CommandError(str(exc)) from None
-    except PseError as exc:
-        raise CommandError(f"PoE port {port}: {exc}") from None
-    await ctx.daemon.change_config(poe_port_enabled(port, True), what=f"PoE port {port} "
-                                   "enabled", user=ctx.username, source="console")
-    _show_port(ctx, port)
+    await _switch(ctx, _port(ctx, args), on=True)
 
 
 async def _poe_off(ctx: Context, args: list[str]) -> None:
     port = _port(ctx, args)
-    if not await ctx.confirm(f"The device on PoE port {port} loses power.", "off"):
-        return
+    if await ctx.confirm(f"The device on PoE port {port} loses power.", "off"):
+        await _switch(ctx, port, on=False)
+
+
+async def _switch(ctx: Context, port: int, *, on: bool) -> None:
+    """Switch ``port`` and keep it so across restarts (the saved ``[[poe.ports]]``)."""
+    poe = _poe(ctx)
     try:
-        await _poe(ctx).disable(port)
+        await (poe.enable(port) if on else poe.disable(port))
+    except PowerBudgetExceeded as exc:
+        raise CommandError(str(exc)) from None
     except PseError as exc:
         raise CommandError(f"PoE port {port}: {exc}") from None
-    await ctx.daemon.change_config(poe_port_enabled(port, False), what=f"PoE port {port} "
-                                   "disabled", user=ctx.username, source="console")
+    await ctx.daemon.change_config(poe_port_enabled(port, on), what=f"PoE port {port} "
+                                   f"{'enabled' if on else 'disabled'}", user=ctx.username,
+                                   source="console")
     _show_port(ctx, port)
 
 

@@ -51,7 +51,9 @@ from nvrd.system.timesync import (
     NtpEnabled,
     SyncFailed,
     SyncResult,
+    TimeOutOfRange,
     TimeSync,
+    check_manual_time,
 )
 from nvrd.web import metrics
 from nvrd.web.api.auth import AUTHENTICATOR_KEY
@@ -80,10 +82,6 @@ SUPPORT_BUNDLE_TIMEOUT_S = 300.0
 RESTART_DELAY_S = 0.5
 """The restart waits this long so that its answer reaches the client first."""
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-MANUAL_TIME_RANGE = (dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
-                     dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
-"""A time set by hand outside this is a mistake (recordings would be misplaced): before
-this firmware existed is the reset value of a flat RTC battery (2000-01-01), not a date."""
 
 
 # --- models -----------------------------------------------------------------------------
@@ -398,10 +396,10 @@ async def set_time(ctx: RequestContext[SetTimeIn]) -> SetTimeOut:
     runs and is audited with the old and new time."""
     sync = _timesync(ctx)
     wanted = ctx.body.utc.astimezone(dt.UTC)
-    if not MANUAL_TIME_RANGE[0] <= wanted < MANUAL_TIME_RANGE[1]:
-        raise ApiError(422, "validation_failed", f"body.utc: must be between "
-                       f"{MANUAL_TIME_RANGE[0]:%Y-%m-%d} and {MANUAL_TIME_RANGE[1]:%Y-%m-%d} "
-                       f"(got {wanted.isoformat()})")
+    try:
+        check_manual_time(wanted)
+    except TimeOutOfRange as exc:
+        raise ApiError(422, "validation_failed", f"body.utc: {exc}") from None
     ns = (wanted - _EPOCH) // dt.timedelta(microseconds=1) * 1000
     try:
         step = await sync.set_time(ns, user=user_of(ctx), source=source_of(ctx))
