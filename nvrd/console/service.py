@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 
 from hal.board import BoardProfile
 from hal.serial import LineSettings, SerialOpenError, open_serial
+from nvrd.accounts.lockout import LockoutTracker
 from nvrd.config import NvrConfig
 from nvrd.config.schema import ConsoleConfig
 from nvrd.console.commands.all import all_commands
 from nvrd.console.presence import PRESENCE_BUTTON, Presence
 from nvrd.console.registry import Registry
-from nvrd.console.session import ConsoleLogins, ConsoleSession
+from nvrd.console.session import ConsoleSession
 from nvrd.console.terminal import Terminal
 from nvrd.console.transports import SerialTransport, StreamTransport, Transport
 from nvrd.service import Health, Service
@@ -68,7 +69,8 @@ class ConsoleService(Service):
         self._board = board
         self.socket_path = socket_path
         security = config.security
-        self.logins = ConsoleLogins()
+        self.logins = LockoutTracker()
+        """The console's own failed-login counters and locks (never the web page's)."""
         self.logins.reconfigure(security.lockout_attempts, security.lockout_minutes * 60.0)
         self.registry = Registry(all_commands())
         self.line: LineSettings | None = None

@@ -4,7 +4,7 @@ Rules the session keeps:
 
 - **Login** uses the device accounts (the same store, hashing and password policy as the
   web page) but the console's own :class:`~nvrd.accounts.lockout.LockoutTracker`
-  (``ConsoleLogins``): failures on the web page never lock the technician out at the
+  (``ConsoleService.logins``): failures on the web page never lock the technician out at the
   serial port, and guesses at the serial port do not lock web users. The console line
   itself is counted as one source, so trying many user names is limited too.
 - **Idle logout** after ``security.idle_logout_minutes`` without a key (0: never).
@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import nvrd
@@ -52,7 +51,7 @@ if TYPE_CHECKING:
     from nvrd.accounts.model import User
     from nvrd.app import Application
 
-__all__ = ["SOURCE", "ConsoleLogins", "ConsoleSession"]
+__all__ = ["SOURCE", "ConsoleSession", "config_problem"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,19 +66,9 @@ LOGIN_FAILED = "Login incorrect"
 LOGOUT_WORDS = ("exit", "logout", "quit")
 
 
-@dataclass
-class ConsoleLogins:
-    """The console's own failure counters and locks (see the module docstring)."""
-
-    tracker: LockoutTracker = field(default_factory=LockoutTracker)
-
-    def reconfigure(self, attempts: int, lock_seconds: float) -> None:
-        self.tracker.reconfigure(attempts, lock_seconds)
-
-
 class ConsoleSession:
     def __init__(self, terminal: Terminal, daemon: Application, registry: Registry,
-                 logins: ConsoleLogins, presence: Presence) -> None:
+                 logins: LockoutTracker, presence: Presence) -> None:
         self.terminal = terminal
         self.daemon = daemon
         self.registry = registry
@@ -129,7 +118,7 @@ class ConsoleSession:
             return None
         if not await self._initialized():
             return await self._first_password(name)
-        locked = self.logins.tracker.check(name, LINE_KEY)
+        locked = self.logins.check(name, LINE_KEY)
         password = await self._read_secret("Password: ")
         if locked is not None:
             # asked anyway, so the prompt does not tell which names exist
@@ -141,7 +130,7 @@ class ConsoleSession:
         try:
             user = await self._authenticate(name, password)
         except AuthenticationFailed as exc:
-            events = self.logins.tracker.failure(name, LINE_KEY)
+            events = self.logins.failure(name, LINE_KEY)
             self._audit("account", "console login failed", user=exc.username or name[:64],
                         result="failed", details=f"reason: {exc.reason.value}")
             await asyncio.sleep(FAILED_LOGIN_DELAY_S)
@@ -156,7 +145,7 @@ class ConsoleSession:
         except CommandError as exc:
             self.terminal.line(f"error: {exc}")
             return None
-        self.logins.tracker.success(user.name, LINE_KEY)
+        self.logins.success(user.name, LINE_KEY)
         self._audit("account", "console login", user=user.name)
         return user
 
@@ -407,11 +396,12 @@ def config_problem(daemon: Application) -> tuple[str, str] | None:
         status = daemon.status()
     except Exception as exc:  # the console must still come up
         return ("unknown", f"the daemon's status is unavailable: {exc}")
-    if status.config_error and status.config_source != "file":
-        source = {"last-good": "last good", "defaults": "factory"}.get(
-            status.config_source, status.config_source)
-        return (source, status.config_error)
-    return None
+    if not status.config_error:
+        return None
+    # "file": a reload was refused, the daemon still runs on what it loaded before
+    source = {"file": "previously loaded", "last-good": "last good",
+              "defaults": "factory"}.get(status.config_source, status.config_source)
+    return (source, status.config_error)
 
 
 def _printable(text: str) -> str:

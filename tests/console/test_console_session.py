@@ -80,7 +80,7 @@ async def test_console_lockout_is_its_own(tmp_path: Path) -> None:
             assert await _web_login(app, "Wrong-Pass9x") in (401, 403)
         assert await _web_login(app, ADMIN_PASSWORD) == 403, "the web account is locked now"
         assert app.console is not None
-        app.console.logins.tracker.unlock()  # the console lock ends (as after 5 min)
+        app.console.logins.unlock()  # the console lock ends (as after 5 min)
         await line.login()
         assert "Logged in" not in await line.run("help")
         entries = line.audited()

@@ -73,9 +73,7 @@ async def _passwd(ctx: Context, args: list[str]) -> None:
     auth.forget_user(user.name)
     auth.sessions.drop_user(user.name)
     auth.lockout.unlock(username=user.name)
-    console_logins = getattr(ctx.service("console"), "logins", None)
-    if console_logins is not None:
-        console_logins.tracker.unlock(username=user.name)
+    ctx.service("console").logins.unlock(username=user.name)
     how = "with the reset button's proof of presence" if target.is_admin or not ctx.user \
         else "by an administrator"
     ctx.audit(f"password of {user.name!r} reset at the console {how}", type=AUDIT_TYPE)
