@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import zoneinfo
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -91,6 +92,15 @@ class Context:
               details: str = "") -> None:
         """Record in the audit log with the console as source and this user."""
         self.audit_sink(type, action, result=result, details=details)
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The box's time zone (``system.timezone``) for times shown to people; UTC when
+        the name cannot be loaded (a missing tzdata must not break a command)."""
+        try:
+            return zoneinfo.ZoneInfo(self.daemon.config.system.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return zoneinfo.ZoneInfo("UTC")
 
     @property
     def username(self) -> str:

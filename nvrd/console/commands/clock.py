@@ -45,10 +45,6 @@ def _ns(moment: dt.datetime) -> int:
     return (moment - _EPOCH) // dt.timedelta(microseconds=1) * 1000
 
 
-def _zone(ctx: Context) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(ctx.daemon.config.system.timezone)
-
-
 def _timesync(ctx: Context) -> TimeSync:
     sync: TimeSync = ctx.service("timesync")
     return sync
@@ -103,7 +99,7 @@ def _parse(args: list[str], zone: zoneinfo.ZoneInfo) -> dt.datetime:
 async def _show(ctx: Context, args: list[str]) -> None:
     if args:
         raise UsageError("time show takes no arguments")
-    zone = _zone(ctx)
+    zone = ctx.zone
     sync = ctx.daemon.timesync
     now_ns = sync.now_ns() if sync is not None else _ns(dt.datetime.now(dt.UTC))
     ntp = ctx.daemon.config.system.ntp
@@ -142,7 +138,7 @@ def _describe(result: SyncResult, zone: zoneinfo.ZoneInfo) -> str:
 # --- time set -----------------------------------------------------------------------------
 
 async def _set(ctx: Context, args: list[str]) -> None:
-    zone = _zone(ctx)
+    zone = ctx.zone
     wanted = _parse(args, zone)
     sync = _timesync(ctx)
     if sync.settings.enabled:
@@ -188,7 +184,7 @@ async def _sync(ctx: Context, args: list[str]) -> None:
             f"{(result.delay_ns or 0) / 1e6:.1f} ms")
     if result.stepped:
         ctx.out(f"clock stepped (off by more than {threshold} ms): now "
-                f"{_show_local(sync.now_ns(), _zone(ctx))}")
+                f"{_show_local(sync.now_ns(), ctx.zone)}")
     else:
         ctx.out(f"clock not stepped: within {threshold} ms of the server")
 

@@ -59,13 +59,6 @@ def _audit_path(ctx: Context) -> Path:
     return path
 
 
-def _zone(ctx: Context) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(ctx.daemon.config.system.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -106,7 +99,7 @@ async def _log_tail(ctx: Context, args: list[str]) -> None:
     if not entries:
         ctx.out("the audit log is empty")
         return
-    ctx.out(_rows(entries, _zone(ctx)))
+    ctx.out(_rows(entries, ctx.zone))
 
 
 def _since(text: str, zone: zoneinfo.ZoneInfo) -> dt.datetime:
@@ -119,7 +112,7 @@ def _since(text: str, zone: zoneinfo.ZoneInfo) -> dt.datetime:
 
 
 async def _log_search(ctx: Context, args: list[str]) -> None:
-    zone = _zone(ctx)
+    zone = ctx.zone
     options: dict[str, str] = {}
     words: list[str] = []
     for arg in args:

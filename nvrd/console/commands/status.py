@@ -17,6 +17,7 @@ import psutil
 
 import nvrd
 from hal.poe.budget import PoePortStatus
+from nvrd.console.commands.disks import format_bytes
 from nvrd.console.registry import Command, Context, table
 from nvrd.events.log import EventFilter
 from nvrd.hardware.alarmio import AlarmInputStatus, AlarmOutputStatus
@@ -27,7 +28,7 @@ RECENT_EVENTS = 8
 
 async def _status(ctx: Context, args: list[str]) -> None:
     status = ctx.daemon.status()
-    zone = _zone(ctx)
+    zone = ctx.zone
     sections: list[tuple[str, Callable[[], str]]] = [
         ("System", lambda: _system(ctx, status)),
         ("Cameras", lambda: _cameras(status)),
@@ -50,15 +51,6 @@ async def _status(ctx: Context, args: list[str]) -> None:
         ctx.out(f"  unavailable: {type(exc).__name__}: {exc}")
 
 
-def _zone(ctx: Context) -> dt.tzinfo:
-    import zoneinfo
-
-    try:
-        return zoneinfo.ZoneInfo(ctx.daemon.config.system.timezone)
-    except Exception:
-        return dt.UTC
-
-
 def _system(ctx: Context, status: DaemonStatus) -> str:
     memory = psutil.virtual_memory()
     load = os.getloadavg()
@@ -70,7 +62,7 @@ def _system(ctx: Context, status: DaemonStatus) -> str:
         f"{_uptime(time.time() - psutil.boot_time())}",
         f"  CPU {psutil.cpu_percent(interval=None):.0f}% (load {load[0]:.2f} {load[1]:.2f} "
         f"{load[2]:.2f}, {psutil.cpu_count()} cores); memory {memory.percent:.0f}% used "
-        f"({_size(memory.available)} free of {_size(memory.total)})",
+        f"({format_bytes(memory.available)} free of {format_bytes(memory.total)})",
         f"  temperature: {_temperatures()}",
         f"  configuration: {status.config_source}"
         + (f" — REJECTED FILE: {status.config_error.splitlines()[0]}"
@@ -122,14 +114,14 @@ def _disks(status: DaemonStatus) -> str:
     if status.bays:
         parts.append(_indent(table(
             ["BAY", "STATE", "MODEL", "SIZE", "SMART", "MOUNTED AT", "PROBLEM"],
-            [[b.bay, b.state, b.model or "-", _size(b.size_bytes), b.smart or "-",
+            [[b.bay, b.state, b.model or "-", format_bytes(b.size_bytes), b.smart or "-",
               b.mount_point or "-", b.problem or ""] for b in status.bays])))
     writing = {volume for channel in status.recording for s in channel.streams.values()
                if s.recording and (volume := s.volume)}
     if status.volumes:
         parts.append(_indent(table(
             ["VOLUME", "STATE", "FREE", "SIZE", "WRITING", "REASON"],
-            [[v.name, v.state, _size(v.free_bytes), _size(v.total_bytes),
+            [[v.name, v.state, format_bytes(v.free_bytes), format_bytes(v.total_bytes),
               "yes" if v.name in writing else "no", v.reason or ""]
              for v in status.volumes])))
     return "\n".join(parts) if parts else "  no bays and no recording volumes configured"
@@ -205,17 +197,6 @@ async def _events(ctx: Context, zone: dt.tzinfo) -> str:
 
 def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
-
-
-def _size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 def _uptime(seconds: float) -> str:
