@@ -54,7 +54,9 @@ async def test_net_set_is_reverted_unless_confirmed(site: NetworkSite, tmp_path:
         pinged = await line.run(f"net ping {SECOND_SUBNET_SITE_ADDRESS} 2")
         assert f"{SECOND_SUBNET_SITE_ADDRESS}: 2 sent, 2 received, 0% loss" in pinged
 
-        await site.wait_for([RECORDER_ADDRESS])  # nobody typed 'net confirm'
+        assert app.network is not None
+        await site.wait_for_revert(app.network.settings)  # nobody typed 'net confirm'
+        assert site.addresses() == [RECORDER_ADDRESS]
         assert site.gateway() == SITE_ADDRESS
         shown = await line.run("net show")
         assert "pending:" not in shown and "10.89.0.2/24" in shown

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from nvrd.system.network.settings import NetworkSettings
 from tools.fakecam.netns import root_unavailable_reason
 
 RECORDER_INTERFACE = "lan0"
@@ -101,12 +102,15 @@ class NetworkSite:
         """The processes running in the recorder's namespace (a udhcpc, a ping)."""
         return [int(pid) for pid in _ip("netns", "pids", self.recorder_ns).split()]
 
-    async def wait_for(self, addresses: list[str], timeout: float = 30.0) -> None:
-        """Poll (without blocking the event loop, where the revert timer runs) until the
-        recorder interface has exactly ``addresses``."""
+    @staticmethod
+    async def wait_for_revert(settings: NetworkSettings, timeout: float = 30.0) -> None:
+        """Wait (without blocking the event loop, where the revert timer runs) until the
+        pending change is gone: the revert then has put back addresses, routes and DNS,
+        which it restores one after the other, so no single one of them tells it is
+        over."""
         deadline = time.monotonic() + timeout
-        while (now := await asyncio.to_thread(self.addresses)) != addresses:
-            assert time.monotonic() < deadline, f"addresses stay {now}, not {addresses}"
+        while settings.pending is not None:
+            assert time.monotonic() < deadline, "the pending change was never reverted"
             await asyncio.sleep(0.1)
 
     # --- DHCP --------------------------------------------------------------------------

@@ -136,7 +136,8 @@ async def test_static_change_not_confirmed_is_reverted(site: NetworkSite,
     reached = await ping(settings.ip, SECOND_SUBNET_SITE_ADDRESS, 2)
     assert (reached.sent, reached.received) == (2, 2)
 
-    await site.wait_for([RECORDER_ADDRESS])   # nobody confirmed
+    await site.wait_for_revert(settings)   # nobody confirmed
+    assert site.addresses() == [RECORDER_ADDRESS]
     assert site.gateway() == SITE_ADDRESS
     assert settings.resolv_conf.read_bytes() == OLD_RESOLV
     assert settings.pending is None
