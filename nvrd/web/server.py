@@ -26,6 +26,7 @@ from nvrd.system.status import DaemonStatus
 from nvrd.web import health
 from nvrd.web.api import ApiRegistry, Authenticator, setup_api
 from nvrd.web.api.middleware import SecurityHeaders, error_middleware
+from nvrd.web.assets import AssetTable
 from nvrd.web.limits import (
     LIMITER_KEY,
     ConnectionLimiter,
@@ -43,11 +44,6 @@ logger = logging.getLogger(__name__)
 # more (firmware, config import) get their own streaming endpoints.
 DEFAULT_LIMITS = Limits()
 MAX_REQUEST_BYTES = DEFAULT_LIMITS.max_body_bytes
-STATIC_DIR = Path(__file__).parent / "static"
-
-
-async def _index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC_DIR / "index.html")
 
 
 class WebService(Service):
@@ -91,8 +87,7 @@ class WebService(Service):
         setup_api(app, registry, authenticator=self._authenticator,
                   default_timeout_s=limits.handler_timeout_s,
                   max_body_bytes=limits.max_body_bytes, version=__version__)
-        app.router.add_get("/", _index)
-        app.router.add_static("/static/", STATIC_DIR)
+        AssetTable.load().setup(app)
         return app
 
     async def start(self) -> None:

@@ -208,12 +208,14 @@ class BrowserPage:
 
 @asynccontextmanager
 async def logged_in_page(browser: Browser, base: str, artifact_prefix: str,
-                         username: str = "admin", password: str = ADMIN_PASSWORD
+                         username: str | None = "admin", password: str = ADMIN_PASSWORD,
+                         viewport: tuple[int, int] = (1024, 768)
                          ) -> AsyncIterator[BrowserPage]:
     """A new browser context and page on the daemon at ``base``, logged in as
-    ``username`` and left on the blank test page; closed at the end."""
+    ``username`` (None: nobody) and left on the blank test page; closed at the end."""
     context = await browser.new_context(ignore_https_errors=True,
-                                        viewport={"width": 1024, "height": 768})
+                                        viewport={"width": viewport[0],
+                                                  "height": viewport[1]})
     context.set_default_timeout(TIMEOUT_MS)
     try:
         await context.add_init_script(path=PROBE_JS)
@@ -227,7 +229,8 @@ async def logged_in_page(browser: Browser, base: str, artifact_prefix: str,
         page.on("requestfailed", lambda r: found.console.append(
             f"request failed: {r.method} {r.url}: {r.failure}"))
         await found.open_test_page()
-        await found.log_in(username, password)
+        if username is not None:
+            await found.log_in(username, password)
         yield found
     finally:
         await context.close()

@@ -246,7 +246,7 @@ async def test_an_unexpected_failure_is_500_with_an_incident_id_only(
 async def test_security_headers_on_every_response(tmp_path: Path) -> None:
     async with running_web(tmp_path, _authenticator()) as web:
         for path, api in (("api/v1/health", True), ("api/v1/nope", True), ("", False),
-                          ("static/status.css", False)):
+                          ("static/css/app.css", False)):
             _, _, response = await _call("GET", web.url + path, headers=ADMIN)
             headers = response.headers
             assert headers["X-Content-Type-Options"] == "nosniff"
@@ -274,7 +274,7 @@ async def test_path_traversal_does_not_leave_the_static_directory(
                                          b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert status in (400, 403, 404)
         assert b"WebService" not in body and b"root:" not in body
-        status, _, body = await raw_http(web.port, b"GET /static/status.css HTTP/1.1\r\n"
+        status, _, body = await raw_http(web.port, b"GET /static/css/app.css HTTP/1.1\r\n"
                                                    b"Host: x\r\nConnection: close\r\n\r\n")
         assert status == 200 and body
 

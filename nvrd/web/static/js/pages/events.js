@@ -1,0 +1,9 @@
+// events: not written yet.
+
+import { h } from "../ui.js";
+
+export const title = "events";
+
+export async function show(main) {
+  main.append(h("h1", {}, title), h("p", {}, "This page is being written."));
+}

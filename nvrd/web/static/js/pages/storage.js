@@ -1,0 +1,9 @@
+// storage: not written yet.
+
+import { h } from "../ui.js";
+
+export const title = "storage";
+
+export async function show(main) {
+  main.append(h("h1", {}, title), h("p", {}, "This page is being written."));
+}

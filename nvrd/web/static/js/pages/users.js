@@ -1,0 +1,9 @@
+// users: not written yet.
+
+import { h } from "../ui.js";
+
+export const title = "users";
+
+export async function show(main) {
+  main.append(h("h1", {}, title), h("p", {}, "This page is being written."));
+}
