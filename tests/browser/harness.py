@@ -39,7 +39,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +123,7 @@ def artifact_name(test_name: str) -> str:
 
 
 @asynccontextmanager
-async def launched_chromium() -> AsyncIterator[Browser]:
+async def launched_chromium(extra_args: Sequence[str] = ()) -> AsyncIterator[Browser]:
     """Debian's Chromium, headless, driven by Playwright; closed at the end."""
     from playwright.async_api import async_playwright
 
@@ -131,7 +131,8 @@ async def launched_chromium() -> AsyncIterator[Browser]:
     assert executable is not None, browser_unavailable_reason()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=executable,
-                                                   args=list(CHROMIUM_ARGS), headless=True)
+                                                   args=[*CHROMIUM_ARGS, *extra_args],
+                                                   headless=True)
         try:
             yield browser
         finally:
