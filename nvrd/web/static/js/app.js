@@ -165,6 +165,7 @@ async function route() {
       session: state.session, params, signal: leave.signal, navigate, setParams,
       async sessionChanged() {
         await loadSession();
+        ctx.session = state.session;
         renderNav();
       },
       every(ms, action) {

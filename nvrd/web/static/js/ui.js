@@ -99,7 +99,7 @@ export function showErrors(form, error) {
   for (const [name, message] of error.fields()) {
     const control = form.querySelector(`[name="${CSS.escape(name)}"]`)
       ?? form.querySelector(`[name="${CSS.escape(name.split(".").pop())}"]`);
-    if (control && setFieldError(control, message)) first ??= control;
+    if (control && setFieldError(control, withoutFieldName(message, name))) first ??= control;
     else unplaced.push(message);
   }
   if (!first || unplaced.length) {
@@ -107,6 +107,16 @@ export function showErrors(form, error) {
     box.hidden = false;
   }
   (first ?? box).focus?.();
+}
+
+// "body.port: must be at most 65535" under the port field: the field's name is said by
+// its label already.
+function withoutFieldName(message, name) {
+  const text = String(message ?? "");
+  const colon = text.indexOf(": ");
+  const head = text.slice(0, colon).replace(/^(body|query|path)\./, "");
+  return colon > 0 && (head === name || name.endsWith("." + head) || head.endsWith(name))
+    ? text.slice(colon + 2) : text;
 }
 
 export function clearErrors(form) {
@@ -200,13 +210,14 @@ export function confirmAction(message, { word = null, action = "Confirm", danger
 }
 
 // A table: columns are [heading, row => cell content] pairs.
+// Wrapped to scroll sideways on a narrow screen instead of widening the page.
 export function table(columns, rows, { caption, empty = "nothing yet" } = {}) {
-  return h("table", {},
+  return h("div", { class: "table-wrap" }, h("table", {},
     caption ? h("caption", {}, caption) : null,
     h("thead", {}, h("tr", {}, columns.map(([heading]) => h("th", { scope: "col" }, heading)))),
     h("tbody", {}, rows.length
       ? rows.map((row) => h("tr", {}, columns.map(([, cell]) => h("td", {}, cell(row)))))
-      : h("tr", {}, h("td", { colspan: columns.length, class: "empty" }, empty))));
+      : h("tr", {}, h("td", { colspan: columns.length, class: "empty" }, empty)))));
 }
 
 // A section of a page with its heading.

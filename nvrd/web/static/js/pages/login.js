@@ -10,7 +10,7 @@ export async function show(main, ctx) {
   const username = field({ label: "User name", name: "username", attributes: { autocomplete: "username", autocapitalize: "none" } });
   const password = field({ label: "Password", name: "password", type: "password", attributes: { autocomplete: "current-password" } });
   const submit = h("button", { type: "submit", class: "primary" }, "Log in");
-  const form = h("form", { class: "card narrow", novalidate: true }, username, password, h("div", { class: "buttons" }, submit));
+  const form = h("form", { class: "card narrow", noValidate: true }, username, password, h("div", { class: "buttons" }, submit));
   let countdown = null;
   ctx.signal.addEventListener("abort", () => clearInterval(countdown));
 
