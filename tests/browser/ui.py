@@ -20,8 +20,14 @@ from tests.browser.harness import BrowserPage
 
 
 async def open_page(browser_page: BrowserPage, route: str = "") -> None:
-    """The web page at ``#/route`` (the home page for ""), once it is usable."""
+    """The web page at ``#/route`` (the home page for ""), freshly loaded (so what it
+    shows comes from the server, even when the page was already there), once usable.
+
+    Always a whole new document: a ``goto`` to the address already shown, or to another
+    hash of it, would only change the hash, and the old page's ``data-ready`` could be
+    taken for the new one's."""
     page = browser_page.page
+    await page.goto("about:blank")
     await page.goto(f"{browser_page.base}/#/{route}")
     await wait_until_ready(browser_page)
 

@@ -6,9 +6,10 @@ called without credentials (nothing but the public operations answers).
 Operations that would end the test's daemon or its access are left out: reboot and the
 other maintenance actions, disk preparation (minutes of mkfs), logout and the deletion of
 sessions and tokens; so are setting the clock and syncing it now (run as root, they would
-set this host's clock). They have their own tests. So do the streaming operations
-(``x-streaming``, the live event stream): their answer never ends by itself, so a
-generated call would wait forever (tests/web/routes/test_live.py reads the stream).
+set this host's clock) and changing the network (it would set this host's interfaces).
+They have their own tests. So do the streaming operations (``x-streaming``, the live
+event stream): their answer never ends by itself, so a generated call would wait forever
+(tests/web/routes/test_live.py reads the stream).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ PASSWORD = "Kestrel-Night-47x"
 # an unreachable camera is a 502 by design).
 LEFT_OUT = re.compile(r"^/api/v1/(maintenance/|storage/bays/[^/]+/prepare$|sessions?(/|$)"
                       r"|tokens/|system/time/(set|sync)$"
+                      r"|system/network/(interfaces/.+|confirm|revert)$"
                       r"|cameras/(discover|probe|onvif|activate|clocks/check)$)")
 EXAMPLES = 12
 

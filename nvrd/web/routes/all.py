@@ -13,6 +13,7 @@ from nvrd.web.routes import (
     linkage,
     live,
     live_video,
+    network,
     playback,
     recording,
     security,
@@ -29,5 +30,5 @@ def daemon_apis() -> list[ApiRegistry]:
     return [accounts.routes, cameras.routes, camera_setup.routes,
             camera_csv.routes, recording.routes, storage.routes,
             hardware.routes, system.routes, security.routes, events.routes, linkage.routes,
-            snapshots.routes, live.routes, playback.routes, stills.routes,
+            network.routes, snapshots.routes, live.routes, playback.routes, stills.routes,
             tags.routes, live_video.routes]

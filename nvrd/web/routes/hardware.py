@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hal.leds.panel import PanelState
 from hal.poe import PoePortStatus, PortNotEnabled, PowerBudgetExceeded, UnknownPort
-from hal.poe.base import PseError
+from hal.poe.base import PortPower, PseError
 from hal.ptz import DEFAULT_SPEED, MAX_SPEED, Focus, Iris, Pan, PtzError, Tilt, Tour, TourStop
 from hal.ptz import Zoom as ZoomDirection
 from hal.ptz.base import PtzCamera
@@ -131,6 +131,22 @@ class PanelOut(BaseModel):
 
 # --- PoE --------------------------------------------------------------------------------
 
+class PoeBudgetOut(BaseModel):
+    """The PoE power budget, in milliwatts."""
+
+    budget_mw: int
+    """What the ports may take in all (the board's PoE budget less the safety margin)."""
+    allocated_mw: int
+    """Reserved for the powered ports by their PD class (capped at each port's allowance),
+    and for ports just switched on and not yet classified."""
+    drawn_mw: int
+    """Measured draw of the delivering ports at the last poll."""
+    ports: int
+    """How many PoE ports the board has."""
+    ports_delivering: int
+    """How many deliver power now."""
+
+
 def _poe(ctx: Ctx) -> Any:
     hardware = daemon(ctx).hardware
     if hardware is None or hardware.poe is None:
@@ -150,6 +166,21 @@ def _port_status(ctx: Ctx, port: int) -> PoePortStatus:
 async def get_poe(ctx: RequestContext) -> list[PoePortStatus]:
     """Every PoE port: switch, power state, class, measured and allocated power."""
     return list(_poe(ctx).status())
+
+
+@routes.get("/api/v1/poe/budget", response=PoeBudgetOut, right="camera")
+async def get_poe_budget(ctx: RequestContext) -> PoeBudgetOut:
+    """The PoE budget: total, allocated and drawn power (mW), and how many ports deliver.
+
+    What the power supply allows, as the budget manager enforces it (the board's PSE
+    budget less its safety margin, hal/poe/budget.py), and the totals it compares with
+    it, so a "used / total W" shows the numbers that decide shedding."""
+    manager = _poe(ctx).opened.manager
+    ports = manager.status()
+    return PoeBudgetOut(
+        budget_mw=manager.budget_mw, allocated_mw=manager.allocated_mw,
+        drawn_mw=manager.drawn_mw, ports=len(ports),
+        ports_delivering=sum(1 for p in ports if p.power is PortPower.DELIVERING))
 
 
 @routes.post("/api/v1/poe/{port:\\d+}/enable", path_model=PortPath, response=PoePortStatus,

@@ -205,6 +205,8 @@ class LogQuery(BaseModel):
     user: Annotated[str, Field(max_length=64)] | None = None
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
+    text: Annotated[str, Field(max_length=100)] | None = None
+    """Only rows whose action, details, user or source contain it (any case)."""
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
@@ -215,6 +217,7 @@ class LogExportQuery(BaseModel):
     user: Annotated[str, Field(max_length=64)] | None = None
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
+    text: Annotated[str, Field(max_length=100)] | None = None
 
 
 class ExportQuery(BaseModel):
@@ -445,12 +448,12 @@ def _audit_path(ctx: RequestContext[Any, Any, Any]) -> Path:
 
 @routes.get("/api/v1/logs", query=LogQuery, response=list[LogEntry], right="log_view")
 async def get_logs(ctx: RequestContext[None, LogQuery]) -> list[LogEntry]:
-    """Search the audit log by type, user and time; newest first."""
+    """Search the audit log by type, user, time and text; newest first."""
     q = ctx.query
     try:
         rows = await asyncio.to_thread(query_log, _audit_path(ctx), type=q.type, user=q.user,
                                        since_us=utc_us(q.since), until_us=utc_us(q.until),
-                                       limit=q.limit)
+                                       text=q.text, limit=q.limit)
     except sqlite3.Error as exc:
         raise unavailable("the audit log", str(exc), code="service_unavailable") from None
     return [entry for _, entry in rows]
@@ -473,7 +476,8 @@ async def export_logs(ctx: RequestContext[None, LogExportQuery]) -> web.StreamRe
     while sent < LOG_EXPORT_MAX_ROWS:
         rows = await asyncio.to_thread(query_log, path, type=q.type, user=q.user,
                                        since_us=utc_us(q.since), until_us=utc_us(q.until),
-                                       before_id=before, limit=LOG_EXPORT_BATCH)
+                                       before_id=before, text=q.text,
+                                       limit=LOG_EXPORT_BATCH)
         if not rows:
             break
         await response.write(log_csv(entry for _, entry in rows))
