@@ -109,7 +109,7 @@ function renderNav() {
   const settings = allowed.filter((route) => route.group === "Settings");
   fill(nav,
     h("ul", {}, main.map(link)),
-    settings.length ? h("details", { class: "menu", open: current.startsWith("settings/") || null },
+    settings.length ? h("details", { class: "menu" },  // closed again after each choice
       h("summary", {}, "Settings"), h("ul", {}, settings.map(link))) : null);
   fill(document.getElementById("who"),
     h("span", {}, `${session.user} (${session.group})`), " ",
