@@ -10,12 +10,13 @@ const SAFE = new Set(["GET", "HEAD"]);
 let csrfToken = null;
 
 export class ApiError extends Error {
-  constructor(status, code, message, details = [], retryAfter = null) {
+  constructor(status, code, message, details = [], retryAfter = null, body = null) {
     super(message);
     this.status = status;
     this.code = code;
     this.details = details;
     this.retryAfter = retryAfter;
+    this.body = body;  // the whole answer (some refusals carry a report: a CSV import's rows)
   }
 
   // What is wrong with each field, keyed by the field's name in the form (the server's
@@ -38,14 +39,16 @@ async function refusal(response) {
   let code = "http_" + response.status;
   let message = `the recorder answered ${response.status} ${response.statusText}`;
   let details = [];
+  let body = null;
   try {
-    const body = await response.json();
+    body = await response.json();
     if (body && body.error) ({ code, message, details = [] } = body.error);
   } catch {
     // not JSON (a proxy's page): the status line says enough
   }
   const retry = Number(response.headers.get("Retry-After"));
-  return new ApiError(response.status, code, message, details, Number.isFinite(retry) && retry > 0 ? retry : null);
+  return new ApiError(response.status, code, message, details,
+    Number.isFinite(retry) && retry > 0 ? retry : null, body);
 }
 
 // One call. `body` is sent as JSON (a FormData or Blob as it is); answers parsed JSON,
@@ -100,8 +103,8 @@ export function query(params) {
 }
 
 // A file upload with progress (fetch cannot report upload progress): XHR with the same
-// cookie and CSRF header. `onProgress(fraction)`.
-export function upload(method, path, body, { onProgress, contentType } = {}) {
+// cookie and CSRF header. `onProgress(fraction)`; `signal` aborts it.
+export function upload(method, path, body, { onProgress, contentType, signal } = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(method, path);
@@ -110,13 +113,19 @@ export function upload(method, path, body, { onProgress, contentType } = {}) {
     xhr.upload.onprogress = (event) => {
       if (onProgress && event.lengthComputable) onProgress(event.loaded / event.total);
     };
+    xhr.upload.onload = () => onProgress?.(1);
+    signal?.addEventListener("abort", () => xhr.abort());
+    xhr.onabort = () => reject(new DOMException("left the page", "AbortError"));
     xhr.onerror = () => reject(new ApiError(0, "unreachable", "the recorder does not answer: check the network connection"));
     xhr.onload = async () => {
       const response = new Response(xhr.response, {
         status: xhr.status, statusText: xhr.statusText,
         headers: { "Content-Type": xhr.getResponseHeader("Content-Type") ?? "" },
       });
-      if (!response.ok) return reject(await refusal(response));
+      if (!response.ok) {
+        if (response.status === 401) window.dispatchEvent(new CustomEvent("nvrd:logged-out"));
+        return reject(await refusal(response));
+      }
       const type = response.headers.get("Content-Type");
       resolve(type.includes("json") ? await response.json() : await response.text());
     };

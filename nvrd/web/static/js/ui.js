@@ -125,10 +125,16 @@ export function clearErrors(form) {
   if (box) box.hidden = true;
 }
 
+// A form's box for what concerns no single field (hidden while empty). showErrors()
+// makes one at the top when the form has none; a form may place its own.
+export function errorBox() {
+  return h("p", { class: "form-error", role: "alert", tabindex: "-1", hidden: true });
+}
+
 function formBox(form) {
   let box = form.querySelector(":scope > .form-error");
   if (!box) {
-    box = h("p", { class: "form-error", role: "alert", tabindex: "-1" });
+    box = errorBox();
     form.prepend(box);
   }
   return box;
