@@ -48,6 +48,20 @@ __all__ = ["BOARD", "BOARD_DIR", "INTERFACE_PREFIX", "NETNS_PREFIX", "RTSP_PORT"
 
 BOARD = "sim-netns"
 BOARD_DIR = Path(__file__).resolve().parent / "boards"
+PNP_PASSWORD = "Plug-Play-Pass7"
+"""The password plug-and-play gives (and tries on) the cameras it finds."""
+
+
+def plug_and_play_toml(volume: Path) -> str:
+    """Configuration (after ``config_toml``'s) for a daemon on this board doing
+    plug-and-play with ``PNP_PASSWORD`` and recording onto the prepared ``volume`` in
+    10 s segments; it looks for cameras every second."""
+    return (f'[system]\nboard = "{BOARD}"\n\n'
+            f'[[storage.volumes]]\npath = "{volume}"\n\n'
+            "[recording]\nsegment_seconds = 10\n\n"
+            "[camera_network]\ndiscovery_seconds = 1.0\n\n"
+            f'[camera_network.plug_and_play]\npassword = "{PNP_PASSWORD}"\n'
+            "wait_seconds = 60\n")
 INTERFACE_PREFIX = "tpoe"
 NETNS_PREFIX = "tnvrcam"
 SUBNET = "10.88"

@@ -26,13 +26,13 @@ from tests.browser.ui import open_page, wait_until_ready
 from tests.daemon_harness import config_toml, free_port, running_app
 from tests.events.harness import ADMIN_PASSWORD, HANG_GUARD_S
 from tests.poe_netns import (
-    BOARD,
     BOARD_DIR,
     SMALL_MAIN,
     SMALL_SUB,
     PortCamera,
     StartCameraPorts,
     camera_ports,  # noqa: F401 - the fixture
+    plug_and_play_toml,
 )
 from tools.fakecam.control import CameraSpec
 from tools.fakecam.spec import OnvifSpec
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.gst, pytest.mark.slow]
 
-PNP_PASSWORD = "Plug-Play-Pass7"
 PNP_PORTS = (1, 2, 3)
 SEARCHED_PORT = 4
 """Its camera is on the network (link up) but not powered by the recorder's PSE, so
@@ -75,14 +74,7 @@ async def wizard_box(camera_ports: StartCameraPorts,  # noqa: F811
         onvif=OnvifSpec(inactive=n != SEARCHED_PORT, http_port=80))])
     prepare_volume(tmp_path / "disk", "disk")
     web_port = free_port()
-    config = config_toml(
-        web_port,
-        extra=f'[system]\nboard = "{BOARD}"\n\n'
-              f'[[storage.volumes]]\npath = "{tmp_path / "disk"}"\n\n'
-              "[recording]\nsegment_seconds = 10\n\n"
-              "[camera_network]\ndiscovery_seconds = 1.0\n\n"
-              f'[camera_network.plug_and_play]\npassword = "{PNP_PASSWORD}"\n'
-              "wait_seconds = 60\n")
+    config = config_toml(web_port, extra=plug_and_play_toml(tmp_path / "disk"))
     async with running_app(tmp_path, config,
                            board_dirs=[BOARD_DIR, shipped_config_dir() / "boards"]) as (app, _):
         yield WizardBox(app, f"https://127.0.0.1:{web_port}", ports)

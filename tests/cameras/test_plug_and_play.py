@@ -22,13 +22,14 @@ from nvrd.storage.volume import prepare_volume
 from tests.cameras.daemon_api import ADMIN, ADMIN_RIGHTS, poll_until
 from tests.daemon_harness import config_toml, free_port, running_app
 from tests.poe_netns import (
-    BOARD,
     BOARD_DIR,
+    PNP_PASSWORD,
     SMALL_MAIN,
     SMALL_SUB,
     PortCamera,
     StartCameraPorts,
     camera_ports,  # noqa: F401 - the fixture
+    plug_and_play_toml,
 )
 from tests.web.api.harness import USER_HEADER, HeaderAuthenticator
 from tools.fakecam.control import CameraSpec
@@ -36,7 +37,6 @@ from tools.fakecam.spec import OnvifSpec
 
 pytestmark = [pytest.mark.root, pytest.mark.gst, pytest.mark.slow]
 
-PNP_PASSWORD = "Plug-Play-Pass7"
 PORT = 3
 END_OF_TIME = 1 << 62
 
@@ -75,14 +75,7 @@ async def box(camera_ports: StartCameraPorts, tmp_path: Path) -> AsyncIterator[B
         onvif=OnvifSpec(inactive=True, http_port=80))])
     prepare_volume(tmp_path / "disk", "disk")
     web_port = free_port()
-    config = config_toml(
-        web_port,
-        extra=f'[system]\nboard = "{BOARD}"\n\n'
-              f'[[storage.volumes]]\npath = "{tmp_path / "disk"}"\n\n'
-              "[recording]\nsegment_seconds = 10\n\n"
-              "[camera_network]\ndiscovery_seconds = 1.0\n\n"
-              f'[camera_network.plug_and_play]\npassword = "{PNP_PASSWORD}"\n'
-              "wait_seconds = 60\n")
+    config = config_toml(web_port, extra=plug_and_play_toml(tmp_path / "disk"))
     authenticator = HeaderAuthenticator(users={ADMIN: ADMIN_RIGHTS})
     async with running_app(tmp_path, config, authenticator=authenticator,
                            board_dirs=[BOARD_DIR, shipped_config_dir() / "boards"]
