@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest_asyncio
 
 from tests.browser.harness import TEST_PAGE_PATH, BrowserBox, BrowserPage
+from tests.browser.ui import open_page
 from tests.events.harness import running_box_of
 
 
@@ -20,18 +21,18 @@ async def browser_box(tmp_path: Path) -> AsyncIterator[BrowserBox]:
         yield box
 
 
-async def test_the_page_is_logged_in_and_shows_the_status_page(browser_page: BrowserPage
-                                                               ) -> None:
+async def test_the_page_is_logged_in_and_shows_the_web_page(browser_page: BrowserPage
+                                                            ) -> None:
     page = browser_page.page
     assert page.url == browser_page.base + TEST_PAGE_PATH
     assert await page.evaluate("typeof window.nvrdProbe.video") == "function"
     status, me = await browser_page.fetch("GET", "/api/v1/session")
     assert status == 200 and me["user"] == "admin", (status, me)
 
-    await page.goto(browser_page.base + "/")
-    await page.wait_for_function(
-        "() => document.getElementById('summary').textContent.includes('cameras online')")
-    shot = await browser_page.screenshot("status-page")
+    await open_page(browser_page)  # the daemon's page, logged in: the dashboard
+    assert await page.get_attribute("body", "data-page") == "dashboard"
+    assert await page.locator("h1").first.text_content() == "Dashboard"
+    shot = await browser_page.screenshot("dashboard")
     assert shot.stat().st_size > 1000
     assert not [line for line in browser_page.console if "Content Security Policy" in line], \
         browser_page.console
